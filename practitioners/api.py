@@ -1,0 +1,178 @@
+"""The JSON API: the same FilterSet and search as the page, serialised with DRF."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from django.core.paginator import InvalidPage
+
+from .filters import PractitionerFilter
+from .models import Location, Practitioner
+from .search import run_search
+
+MAX_PAGE_SIZE = 100
+
+
+class LocationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Location
+        fields = [
+            "name",
+            "address_line1",
+            "address_line2",
+            "city",
+            "state",
+            "postal_code",
+            "phone",
+            "latitude",
+            "longitude",
+            "precision",
+        ]
+
+
+class PractitionerResultSerializer(serializers.ModelSerializer):
+    profession = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    certifications = serializers.SerializerMethodField()
+    distance_mi = serializers.SerializerMethodField()
+    location = LocationSerializer(source="nearest_location", read_only=True, allow_null=True)
+    url = serializers.SerializerMethodField()
+    npi = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Practitioner
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "credentials",
+            "npi",
+            "profession",
+            "certifications",
+            "accepting_new_patients",
+            "telehealth",
+            "distance_mi",
+            "location",
+            "url",
+        ]
+
+    def get_certifications(self, practitioner: Practitioner) -> list[str]:
+        return [
+            record.certification.slug
+            for record in practitioner.certification_records.all()
+            if record.is_current()
+        ]
+
+    def get_distance_mi(self, practitioner: Practitioner) -> float | None:
+        distance = getattr(practitioner, "distance_mi", None)
+        return round(distance, 1) if distance is not None else None
+
+    def get_url(self, practitioner: Practitioner) -> str:
+        return self.context["request"].build_absolute_uri(practitioner.get_absolute_url())
+
+    def get_npi(self, practitioner: Practitioner) -> str | None:
+        return practitioner.npi or None
+
+
+class OriginSerializer(serializers.Serializer):
+    zip = serializers.CharField(allow_null=True)
+    city = serializers.CharField(allow_null=True)
+    state = serializers.CharField(allow_null=True)
+    latitude = serializers.FloatField()
+    longitude = serializers.FloatField()
+
+
+class SearchResponseSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    count_is_capped = serializers.BooleanField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    origin = OriginSerializer(allow_null=True)
+    nearest_match_distance_mi = serializers.FloatField(allow_null=True)
+    results = PractitionerResultSerializer(many=True)
+
+
+def _page_size(request: Request) -> int:
+    raw = request.query_params.get("page_size")
+    if raw in (None, ""):
+        return settings.SEARCH_PAGE_SIZE
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        raise ValidationError({"page_size": [f"Enter a whole number from 1 to {MAX_PAGE_SIZE}."]})
+    return int(raw)
+
+
+class PractitionerList(APIView):
+    """Published practitioners matching the search, nearest first when an origin is given."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("zip", str, description="5-digit ZIP or ZIP+4, e.g. 38117"),
+            OpenApiParameter("lat", float, description="Latitude of the origin (with lon)"),
+            OpenApiParameter("lon", float, description="Longitude of the origin (with lat)"),
+            OpenApiParameter("near", str, description='"City, ST", e.g. "Memphis, TN"'),
+            OpenApiParameter("radius", float, description="Miles, 1 to 500 (default 25)"),
+            OpenApiParameter(
+                "certification", str, many=True, description="Certification slug, repeatable"
+            ),
+            OpenApiParameter("match", str, enum=["all", "any"], description="Default all"),
+            OpenApiParameter("profession", str, description="Profession slug"),
+            OpenApiParameter("accepting_new_patients", str, enum=["true", "false"]),
+            OpenApiParameter("telehealth", str, enum=["true", "false"]),
+            OpenApiParameter("q", str, description="Part of the practitioner's name"),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 100 (default 20)"),
+        ],
+        responses={200: SearchResponseSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        filterset = PractitionerFilter(
+            request.query_params, queryset=Practitioner.objects.published()
+        )
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        page_size = _page_size(request)
+        page_number = request.query_params.get("page") or 1
+        try:
+            results = run_search(filterset, page_number, per_page=page_size, strict=True)
+        except InvalidPage as error:
+            raise NotFound({"page": [str(error)]}) from error
+        page = results.page
+        origin = results.origin
+        return Response(
+            {
+                "count": results.paginator.count if not results.paginator.count_is_capped
+                else results.paginator.cap,
+                "count_is_capped": results.paginator.count_is_capped,
+                "next": self._page_link(request, page.next_page_number())
+                if page.has_next()
+                else None,
+                "previous": self._page_link(request, page.previous_page_number())
+                if page.has_previous()
+                else None,
+                "origin": None
+                if origin is None
+                else {
+                    "zip": origin.zip,
+                    "city": origin.city,
+                    "state": origin.state,
+                    "latitude": origin.latitude,
+                    "longitude": origin.longitude,
+                },
+                "nearest_match_distance_mi": None
+                if results.nearest_distance_mi is None
+                else round(results.nearest_distance_mi, 1),
+                "results": PractitionerResultSerializer(
+                    page.object_list, many=True, context={"request": request}
+                ).data,
+            }
+        )
+
+    def _page_link(self, request: Request, number: int) -> str:
+        params = request.query_params.copy()
+        params["page"] = str(number)
+        return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")

@@ -1,0 +1,167 @@
+"""The one FilterSet: validates every search parameter for the HTML page and the JSON API alike.
+
+Errors are attached to the parameter that caused them, so the page can show them next to the
+field and the API can answer 400 with a body keyed by parameter.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import django_filters
+from django import forms
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import QuerySet
+
+from . import geo
+from .models import Certification, Practitioner, Profession
+
+BOOLEAN_CHOICES = (("true", "Yes"), ("false", "No"))
+MATCH_CHOICES = (("all", "All of them"), ("any", "Any of them"))
+
+
+def certification_choices() -> list[tuple[str, str]]:
+    """Each technique followed by its levels, so the checkboxes read as a tree."""
+    rows = list(Certification.objects.values_list("slug", "name", "parent__name"))
+    rows.sort(key=lambda row: (row[2] or row[1], row[2] is not None, row[1]))
+    return [(slug, name) for slug, name, _ in rows]
+
+
+class SearchForm(forms.Form):
+    """django-filter builds the fields; this adds the checks that span several of them and
+    resolves the origin once, for the FilterSet and the view to share."""
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        self.origin: geo.Origin | None = None
+        zip_code = cleaned.get("zip")
+        near = cleaned.get("near")
+        lat, lon = cleaned.get("lat"), cleaned.get("lon")
+        if zip_code:
+            try:
+                self.origin = geo.origin_from_zip(zip_code)
+            except geo.OriginError as error:
+                self.add_error("zip", str(error))
+        elif near:
+            try:
+                self.origin = geo.origin_from_place(near)
+            except geo.OriginError as error:
+                self.add_error("near", str(error))
+        elif lat is not None or lon is not None:
+            if lat is None:
+                self.add_error("lat", "Give a latitude with the longitude.")
+            elif lon is None:
+                self.add_error("lon", "Give a longitude with the latitude.")
+            else:
+                self.origin = geo.origin_from_coordinates(float(lat), float(lon))
+        return cleaned
+
+
+class PractitionerFilter(django_filters.FilterSet):
+    zip = django_filters.CharFilter(
+        label="ZIP code", method="filter_nothing", max_length=10, strip=True
+    )
+    near = django_filters.CharFilter(
+        label="City, state", method="filter_nothing", max_length=100, strip=True
+    )
+    lat = django_filters.NumberFilter(
+        label="Latitude",
+        method="filter_nothing",
+        validators=[MinValueValidator(Decimal(-90)), MaxValueValidator(Decimal(90))],
+    )
+    lon = django_filters.NumberFilter(
+        label="Longitude",
+        method="filter_nothing",
+        validators=[MinValueValidator(Decimal(-180)), MaxValueValidator(Decimal(180))],
+    )
+    radius = django_filters.NumberFilter(
+        label="Within (miles)",
+        method="filter_nothing",
+        validators=[
+            MinValueValidator(Decimal(1), "The radius must be at least 1 mile."),
+            MaxValueValidator(
+                Decimal(settings.SEARCH_MAX_RADIUS_MI),
+                f"The radius can be at most {settings.SEARCH_MAX_RADIUS_MI} miles.",
+            ),
+        ],
+    )
+    certification = django_filters.MultipleChoiceFilter(
+        label="Certifications",
+        choices=[],  # filled per request in __init__: certifications are data, not code
+        method="filter_nothing",
+        error_messages={"invalid_choice": "Unknown certification %(value)s."},
+    )
+    match = django_filters.ChoiceFilter(
+        label="Match",
+        choices=MATCH_CHOICES,
+        method="filter_nothing",
+        empty_label=None,
+        error_messages={"invalid_choice": "Use all or any."},
+    )
+    profession = django_filters.ModelChoiceFilter(
+        label="Profession",
+        queryset=Profession.objects.all(),
+        to_field_name="slug",
+        empty_label="Any profession",
+    )
+    accepting_new_patients = django_filters.ChoiceFilter(
+        label="Accepting new patients",
+        choices=BOOLEAN_CHOICES,
+        method="filter_boolean",
+        error_messages={"invalid_choice": "Use true or false."},
+    )
+    telehealth = django_filters.ChoiceFilter(
+        label="Offers telehealth",
+        choices=BOOLEAN_CHOICES,
+        method="filter_boolean",
+        error_messages={"invalid_choice": "Use true or false."},
+    )
+    q = django_filters.CharFilter(
+        label="Name", field_name="name", lookup_expr="icontains", max_length=100, strip=True
+    )
+
+    class Meta:
+        model = Practitioner
+        fields: list[str] = []
+        form = SearchForm
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.filters["certification"].extra["choices"] = certification_choices()
+
+    def filter_nothing(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
+        # Origin, radius and certifications interact, so filter_queryset applies them together.
+        return queryset
+
+    def filter_boolean(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(**{name: value == "true"})
+
+    @property
+    def origin(self) -> geo.Origin | None:
+        return getattr(self.form, "origin", None)
+
+    @property
+    def radius_mi(self) -> float:
+        radius = self.form.cleaned_data.get("radius")
+        return float(radius) if radius is not None else float(settings.SEARCH_DEFAULT_RADIUS_MI)
+
+    @property
+    def match(self) -> str:
+        return self.form.cleaned_data.get("match") or "all"
+
+    @property
+    def certifications(self) -> list[Certification]:
+        slugs = self.form.cleaned_data.get("certification") or []
+        by_slug = Certification.objects.in_bulk(slugs, field_name="slug")
+        return [by_slug[slug] for slug in dict.fromkeys(slugs) if slug in by_slug]
+
+    def filter_without_origin(self, queryset: QuerySet) -> QuerySet:
+        """Every filter but distance: what "the nearest match is N miles away" searches."""
+        return super().filter_queryset(queryset).holding(self.certifications, self.match)
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = self.filter_without_origin(queryset)
+        if self.origin is not None:
+            return queryset.near(self.origin, self.radius_mi)
+        return queryset.order_by("name", "pk")

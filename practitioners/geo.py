@@ -1,0 +1,217 @@
+"""The earth: where a search starts, how far things are, and which rows can possibly be near.
+
+This module knows nothing about practitioners. It turns what a person typed (a ZIP code, a
+"City, ST", or a latitude and longitude) into an :class:`Origin`, computes great-circle
+distances in Python and as a database expression, and gives the bounding box that lets the
+database use its coordinate index before any distance is computed.
+
+ZIP centroids come from the ``zipcodes`` package, whose data ships inside the package, so no
+lookup ever leaves the machine.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import zipcodes
+from django.db.models import Expression, F, FloatField, Value
+from django.db.models.functions import ASin, Cos, Power, Sin, Sqrt
+
+# WGS84 ellipsoid. The sphere we compute on takes the Gaussian mean radius at the origin's
+# latitude, which keeps the great-circle distance within about 0.3% of the geodesic anywhere in
+# the US (a fixed mean radius drifts to 0.45% near Hawaii on north-south paths).
+_WGS84_A_MI = 6378.137 / 1.609344
+_WGS84_E2 = 0.00669437999014
+
+ZIP_PATTERN = re.compile(r"^([0-9]{5})(?:-?([0-9]{4}))?$")
+CITY_STATE_PATTERN = re.compile(r"^\s*(?P<city>[^,]+?)\s*,\s*(?P<state>[A-Za-z]{2})\s*$")
+
+
+class OriginError(ValueError):
+    """What the person typed cannot be placed on the map; the message says why."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    latitude: float
+    longitude: float
+    label: str
+    zip: str | None = None
+    city: str | None = None
+    state: str | None = None
+
+
+@dataclass(frozen=True)
+class BoundingBox:
+    min_latitude: float
+    max_latitude: float
+    min_longitude: float
+    max_longitude: float
+
+    @property
+    def crosses_antimeridian(self) -> bool:
+        return self.min_longitude > self.max_longitude
+
+
+def earth_radius_mi(latitude: float) -> float:
+    """Gaussian mean radius of curvature of the WGS84 ellipsoid at this latitude."""
+    sin2 = math.sin(math.radians(latitude)) ** 2
+    return _WGS84_A_MI * math.sqrt(1 - _WGS84_E2) / (1 - _WGS84_E2 * sin2)
+
+
+def distance_mi(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Haversine distance on the sphere fitted at the first point (the search origin)."""
+    half_dlat = math.radians(lat2 - lat1) / 2
+    half_dlon = math.radians(lon2 - lon1) / 2
+    h = math.sin(half_dlat) ** 2 + math.cos(math.radians(lat1)) * math.cos(
+        math.radians(lat2)
+    ) * math.sin(half_dlon) ** 2
+    return 2 * earth_radius_mi(lat1) * math.asin(min(1.0, math.sqrt(h)))
+
+
+def distance_expression(origin: Origin, latitude: str = "latitude", longitude: str = "longitude"):
+    """The same haversine as :func:`distance_mi`, as an expression the database evaluates.
+
+    Constants are folded in Python so the database computes one sine per coordinate and one
+    cosine, nothing more; SQLite 3.35+ and PostgreSQL both have these functions built in.
+    """
+    half_radian = math.pi / 360  # degrees -> half-angle radians
+    cos_origin = math.cos(math.radians(origin.latitude))
+    lat = F(latitude)
+    lon = F(longitude)
+    h = Power(Sin((lat - Value(origin.latitude)) * Value(half_radian)), 2) + Value(
+        cos_origin
+    ) * Cos(lat * Value(math.pi / 180)) * Power(
+        Sin((lon - Value(origin.longitude)) * Value(half_radian)), 2
+    )
+    expression: Expression = Value(2 * earth_radius_mi(origin.latitude)) * ASin(Sqrt(h))
+    expression.output_field = FloatField()
+    return expression
+
+
+def bounding_box(origin: Origin, radius_mi: float) -> BoundingBox:
+    """Smallest latitude/longitude box that holds every point within ``radius_mi``.
+
+    The longitude half-width is ``asin(sin(d) / cos(lat))``: the simpler ``d / cos(lat)``
+    is slightly too narrow far north and would drop real matches near Anchorage.
+    """
+    angular = radius_mi / earth_radius_mi(origin.latitude)
+    # A hair of slack so points exactly on the circle survive float rounding; the exact
+    # distance filter runs afterwards anyway.
+    angular_deg = math.degrees(angular) * 1.000001 + 1e-9
+    min_lat = origin.latitude - angular_deg
+    max_lat = origin.latitude + angular_deg
+    if max_lat >= 90 or min_lat <= -90:
+        return BoundingBox(max(min_lat, -90), min(max_lat, 90), -180.0, 180.0)
+    ratio = math.sin(angular) / math.cos(math.radians(origin.latitude))
+    if ratio >= 1:
+        return BoundingBox(min_lat, max_lat, -180.0, 180.0)
+    half_width = math.degrees(math.asin(ratio)) * 1.000001 + 1e-9
+    min_lon = origin.longitude - half_width
+    max_lon = origin.longitude + half_width
+    # Alaska's Aleutians sit on both sides of the antimeridian: wrap instead of clipping.
+    if min_lon < -180:
+        min_lon += 360
+    if max_lon > 180:
+        max_lon -= 360
+    return BoundingBox(min_lat, max_lat, min_lon, max_lon)
+
+
+# --- ZIP codes and places -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ZipCentroid:
+    zip: str
+    city: str
+    state: str
+    latitude: float
+    longitude: float
+
+
+@cache
+def _zip_index() -> dict[str, ZipCentroid]:
+    index: dict[str, ZipCentroid] = {}
+    for row in zipcodes.list_all():
+        try:
+            lat, lon = float(row["lat"]), float(row["long"])
+        except (TypeError, ValueError):
+            continue
+        index[row["zip_code"]] = ZipCentroid(row["zip_code"], row["city"], row["state"], lat, lon)
+    return index
+
+
+@cache
+def _place_index() -> dict[tuple[str, str], tuple[float, float, str]]:
+    """(city, state) -> average of its standard ZIP centroids, with the city's own spelling."""
+    sums: dict[tuple[str, str], list] = {}
+    for row in zipcodes.list_all():
+        if row.get("zip_code_type") not in ("STANDARD", None) or not row.get("lat"):
+            continue
+        names = [row["city"], *row.get("acceptable_cities", [])]
+        for name in names:
+            key = (_normalise_city(name), row["state"].upper())
+            entry = sums.setdefault(key, [0.0, 0.0, 0, row["city"]])
+            entry[0] += float(row["lat"])
+            entry[1] += float(row["long"])
+            entry[2] += 1
+    return {key: (lat / n, lon / n, city) for key, (lat, lon, n, city) in sums.items()}
+
+
+def _normalise_city(name: str) -> str:
+    name = re.sub(r"[.\s]+", " ", name.strip().lower())
+    return re.sub(r"^saint ", "st ", re.sub(r"^st\.? ", "st ", name))
+
+
+def normalise_zip(text: str) -> str:
+    """'38117-1234' -> '38117'; raises OriginError for anything that is not a US ZIP format."""
+    match = ZIP_PATTERN.match(text.strip())
+    if not match:
+        raise OriginError("Enter a 5-digit ZIP code, like 38117 (ZIP+4 such as 38117-1234 works).")
+    return match.group(1)
+
+
+def zip_centroid(zip_code: str) -> ZipCentroid | None:
+    return _zip_index().get(zip_code)
+
+
+def origin_from_zip(text: str) -> Origin:
+    zip5 = normalise_zip(text)
+    centroid = zip_centroid(zip5)
+    if centroid is None:
+        raise OriginError(f"ZIP code {zip5} was not found. Check the number and try again.")
+    return Origin(
+        latitude=centroid.latitude,
+        longitude=centroid.longitude,
+        label=f"{zip5} ({centroid.city.title()}, {centroid.state})",
+        zip=zip5,
+        city=centroid.city.title(),
+        state=centroid.state,
+    )
+
+
+def origin_from_place(text: str) -> Origin:
+    match = CITY_STATE_PATTERN.match(text)
+    if not match:
+        raise OriginError('Enter a city and state like "Memphis, TN".')
+    key = (_normalise_city(match["city"]), match["state"].upper())
+    found = _place_index().get(key)
+    if found is None:
+        raise OriginError(f'We could not find "{text.strip()}". Check the spelling, or use a ZIP.')
+    lat, lon, city = found
+    return Origin(
+        latitude=lat,
+        longitude=lon,
+        label=f"{city.title()}, {key[1]}",
+        city=city.title(),
+        state=key[1],
+    )
+
+
+def origin_from_coordinates(latitude: float, longitude: float) -> Origin:
+    if not (-90 <= latitude <= 90) or not (-180 <= longitude <= 180):
+        raise OriginError("Latitude must be between -90 and 90 and longitude between -180 and 180.")
+    return Origin(latitude=latitude, longitude=longitude, label="your location")

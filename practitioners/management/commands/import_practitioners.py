@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from practitioners.importing import COLUMNS, import_practitioners
+
+
+class Command(BaseCommand):
+    help = (
+        "Import practitioners from a CSV file (upsert by external_id). Columns: "
+        + ", ".join(COLUMNS)
+        + ". Nothing is written if any row is bad, unless --skip-bad-rows."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", help="CSV file with a header row, or - for standard input")
+        parser.add_argument("--dry-run", action="store_true", help="Validate and count; write nothing.")
+        parser.add_argument(
+            "--skip-bad-rows", action="store_true", help="Write the good rows even if some are bad."
+        )
+
+    def handle(self, *args, **options) -> None:
+        path = options["file"]
+        verbosity = options["verbosity"]
+        try:
+            stream = sys.stdin if path == "-" else Path(path).open(newline="", encoding="utf-8-sig")
+        except OSError as error:
+            raise CommandError(f"Cannot open {path}: {error.strerror}") from error
+        bar = tqdm(desc="Writing", unit=" practitioners", disable=verbosity < 1, file=self.stderr._out)
+        try:
+            with stream:
+                report = import_practitioners(
+                    stream=stream,
+                    dry_run=options["dry_run"],
+                    skip_bad_rows=options["skip_bad_rows"],
+                    progress=bar.update,
+                )
+        except UnicodeDecodeError as error:
+            raise CommandError(f"{path} is not UTF-8 text: {error}") from error
+        finally:
+            bar.close()
+        for error in report.errors[:200]:
+            self.stderr.write(f"  {error}")
+        if len(report.errors) > 200:
+            self.stderr.write(f"  ... and {len(report.errors) - 200} more bad rows")
+        if report.errors and not report.written:
+            self.stderr.write(self.style.ERROR(report.summary()))
+            if not options["skip_bad_rows"]:
+                raise CommandError(
+                    f"{len(report.errors)} bad row(s); nothing was written. Fix them, or run with "
+                    "--skip-bad-rows to import the good rows."
+                )
+        elif verbosity >= 1:
+            self.stdout.write(self.style.SUCCESS(report.summary()))

@@ -1,0 +1,433 @@
+"""Practitioners, the techniques they are certified in, and the clinics where they practise.
+
+The reusable queries live on :class:`PractitionerQuerySet`: ``published()``, ``holding()``
+and ``near()``. "Near" itself (distances, bounding boxes, ZIP centroids) lives in ``geo.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.urls import reverse
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from . import geo
+
+zip5_validator = RegexValidator(r"^[0-9]{5}$", "Enter a 5-digit ZIP code.")
+state_validator = RegexValidator(r"^[A-Z]{2}$", "Enter a two-letter state code, like TN.")
+
+
+def npi_check_digit_ok(npi: str) -> bool:
+    """NPI check digit: Luhn over the prefix 80840 followed by the first nine digits."""
+    if len(npi) != 10 or not npi.isascii() or not npi.isdigit():
+        return False
+    digits = [int(c) for c in "80840" + npi[:9]]
+    total = 0
+    for i, digit in enumerate(reversed(digits)):
+        if i % 2 == 0:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return (10 - total % 10) % 10 == int(npi[9])
+
+
+def validate_npi(value: str) -> None:
+    if not npi_check_digit_ok(value):
+        raise ValidationError("%(value)s is not a valid NPI (10 digits with a correct check digit).",
+                              params={"value": value})
+
+
+class Profession(models.Model):
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Certification(models.Model):
+    """A technique (Active Release Techniques) or one of its levels (ART Spine)."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    issuing_body = models.CharField(max_length=120, blank=True)
+    website = models.URLField(blank=True)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="levels",
+        help_text="The technique this is a level of; empty for a technique.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_level(self) -> bool:
+        return self.parent_id is not None
+
+
+class TaxonomyMapping(models.Model):
+    """NPPES taxonomy code (or code prefix, like 111N for every chiropractic specialty) -> profession."""
+
+    code_prefix = models.CharField(max_length=10, unique=True)
+    profession = models.ForeignKey(Profession, on_delete=models.CASCADE, related_name="taxonomies")
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["code_prefix"]
+
+    def __str__(self) -> str:
+        return f"{self.code_prefix} → {self.profession}"
+
+
+class PractitionerQuerySet(models.QuerySet):
+    def published(self) -> PractitionerQuerySet:
+        return self.filter(status=Practitioner.Status.PUBLISHED)
+
+    def holding(
+        self,
+        certifications: Sequence[Certification],
+        match: str = "all",
+        on: dt.date | None = None,
+    ) -> PractitionerQuerySet:
+        """Practitioners with a current certificate in these techniques (a level counts for its
+        technique). ``match`` is "all" (every one of them) or "any"."""
+        if not certifications:
+            return self
+        on = on or timezone.localdate()
+        groups = acceptable_certification_ids(certifications)
+        if match == "any":
+            groups = [sorted({cid for group in groups for cid in group})]
+        queryset = self
+        for ids in groups:
+            queryset = queryset.filter(
+                Exists(
+                    PractitionerCertification.objects.current(on).filter(
+                        practitioner_id=OuterRef("pk"), certification_id__in=ids
+                    )
+                )
+            )
+        return queryset
+
+    def near(self, origin: geo.Origin, radius_mi: float) -> PractitionerQuerySet:
+        """Practitioners with a clinic within ``radius_mi`` of ``origin``, each once, annotated
+        with ``distance_mi`` and ``nearest_location_id`` of its nearest clinic, nearest first."""
+        in_range = Location.objects.within(origin, radius_mi)
+        nearest = in_range.filter(practitioner_id=OuterRef("pk")).order_by("distance_mi", "pk")
+        return (
+            self.filter(pk__in=in_range.values("practitioner_id"))
+            .annotate(
+                distance_mi=Subquery(nearest.values("distance_mi")[:1]),
+                nearest_location_id=Subquery(nearest.values("pk")[:1]),
+            )
+            .order_by("distance_mi", "name", "pk")
+        )
+
+    def for_listing(self) -> PractitionerQuerySet:
+        """What a result row or profile shows, fetched in a fixed number of queries."""
+        return self.select_related("profession").prefetch_related(
+            models.Prefetch(
+                "certification_records",
+                queryset=PractitionerCertification.objects.select_related(
+                    "certification", "certification__parent"
+                ).order_by("certification__name"),
+            )
+        )
+
+
+def acceptable_certification_ids(certifications: Iterable[Certification]) -> list[list[int]]:
+    """For each requested certification, the ids that satisfy it: itself and its levels."""
+    requested = list(certifications)
+    level_ids: dict[int, list[int]] = {}
+    for level in Certification.objects.filter(parent__in=requested).only("id", "parent_id"):
+        level_ids.setdefault(level.parent_id, []).append(level.id)
+    return [[cert.id, *level_ids.get(cert.id, [])] for cert in requested]
+
+
+class Practitioner(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PENDING = "pending", "Pending review"
+        PUBLISHED = "published", "Published"
+        SUSPENDED = "suspended", "Suspended"
+
+    class Source(models.TextChoices):
+        STAFF = "staff", "Staff"
+        CSV = "csv", "CSV import"
+        NPPES = "nppes", "NPI registry (NPPES)"
+        SUBMISSION = "submission", "Public submission"
+        DEMO = "demo", "Demo data"
+
+    name = models.CharField(max_length=200)
+    credentials = models.CharField(max_length=100, blank=True, help_text='For example "DC, CCSP".')
+    profession = models.ForeignKey(
+        Profession, null=True, blank=True, on_delete=models.PROTECT, related_name="practitioners"
+    )
+    bio = models.TextField(blank=True, max_length=5000, help_text="Plain text; HTML is shown as typed.")
+    phone = models.CharField(max_length=30, blank=True)
+    website = models.URLField(blank=True, max_length=300)
+    email = models.EmailField(blank=True)
+    accepting_new_patients = models.BooleanField(default=True)
+    telehealth = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    status_reason = models.CharField(max_length=200, blank=True)
+    slug = models.SlugField(max_length=220, unique=True)
+    external_id = models.CharField(max_length=100, blank=True, default="")
+    npi = models.CharField(
+        "NPI", max_length=10, blank=True, default="", validators=[validate_npi]
+    )
+    source = models.CharField(max_length=12, choices=Source.choices, default=Source.STAFF)
+    source_updated_on = models.DateField(
+        null=True, blank=True, help_text="When the source last changed this record (NPPES: Last Update Date)."
+    )
+    nppes_values = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Values last written from the NPI registry; a field that differs was corrected by staff.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    certifications = models.ManyToManyField(
+        Certification, through="PractitionerCertification", related_name="practitioners"
+    )
+
+    history = HistoricalRecords()
+    objects = PractitionerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"], condition=~Q(external_id=""), name="unique_external_id_when_set"
+            ),
+            models.UniqueConstraint(fields=["npi"], condition=~Q(npi=""), name="unique_npi_when_set"),
+        ]
+        indexes = [models.Index(fields=["status", "name"], name="practitioner_status_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name}, {self.credentials}" if self.credentials else self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("practitioners:profile", kwargs={"slug": self.slug})
+
+    @property
+    def is_public(self) -> bool:
+        return self.status == self.Status.PUBLISHED
+
+
+class PractitionerCertificationQuerySet(models.QuerySet):
+    def current(self, on: dt.date | None = None) -> PractitionerCertificationQuerySet:
+        on = on or timezone.localdate()
+        return self.filter(Q(expires_on__isnull=True) | Q(expires_on__gte=on))
+
+
+class PractitionerCertification(models.Model):
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.CASCADE, related_name="certification_records"
+    )
+    certification = models.ForeignKey(Certification, on_delete=models.PROTECT, related_name="records")
+    credential_number = models.CharField(max_length=60, blank=True)
+    earned_on = models.DateField(null=True, blank=True)
+    expires_on = models.DateField(null=True, blank=True)
+    verified_on = models.DateField(null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    verification_source = models.CharField(max_length=200, blank=True)
+
+    history = HistoricalRecords()
+    objects = PractitionerCertificationQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practitioner", "certification"], name="one_record_per_certification"
+            )
+        ]
+        indexes = [models.Index(fields=["certification", "practitioner"], name="cert_practitioner")]
+
+    def __str__(self) -> str:
+        return f"{self.practitioner} — {self.certification}"
+
+    def is_current(self, on: dt.date | None = None) -> bool:
+        return self.expires_on is None or self.expires_on >= (on or timezone.localdate())
+
+
+class LocationQuerySet(models.QuerySet):
+    def within(self, origin: geo.Origin, radius_mi: float) -> LocationQuerySet:
+        """Clinics within ``radius_mi`` of ``origin``, annotated with ``distance_mi``.
+
+        The bounding box runs first, on the indexed coordinates, so the database computes the
+        exact distance only for the few rows that can possibly be inside the circle.
+        """
+        box = geo.bounding_box(origin, radius_mi)
+        longitude = (
+            Q(longitude__gte=box.min_longitude) | Q(longitude__lte=box.max_longitude)
+            if box.crosses_antimeridian
+            else Q(longitude__range=(box.min_longitude, box.max_longitude))
+        )
+        return (
+            self.filter(latitude__range=(box.min_latitude, box.max_latitude))
+            .filter(longitude)
+            .annotate(distance_mi=geo.distance_expression(origin))
+            .filter(distance_mi__lte=radius_mi)
+        )
+
+
+class Location(models.Model):
+    class Precision(models.TextChoices):
+        PROVIDED = "provided", "Provided with the data"
+        ADDRESS = "address", "Geocoded address"
+        ZIP = "zip", "ZIP centroid (approximate)"
+        MANUAL = "manual", "Set by hand"
+
+    class GeocodeStatus(models.TextChoices):
+        PENDING = "pending", "Pending"
+        OK = "ok", "OK"
+        FAILED = "failed", "Failed (will retry)"
+        MANUAL = "manual", "Manual"
+
+    class Source(models.TextChoices):
+        STAFF = "staff", "Staff"
+        CSV = "csv", "CSV import"
+        NPPES = "nppes", "NPI registry (NPPES)"
+        SUBMISSION = "submission", "Public submission"
+        DEMO = "demo", "Demo data"
+
+    practitioner = models.ForeignKey(Practitioner, on_delete=models.CASCADE, related_name="locations")
+    name = models.CharField("clinic name", max_length=200, blank=True)
+    address_line1 = models.CharField(max_length=200)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100)
+    state = models.CharField(max_length=2, validators=[state_validator])
+    postal_code = models.CharField("ZIP code", max_length=5, validators=[zip5_validator])
+    phone = models.CharField(max_length=30, blank=True)
+    latitude = models.FloatField(null=True, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
+    precision = models.CharField(max_length=10, choices=Precision.choices, default=Precision.ZIP)
+    geocode_status = models.CharField(
+        max_length=10, choices=GeocodeStatus.choices, default=GeocodeStatus.PENDING
+    )
+    geocode_provider = models.CharField(max_length=30, blank=True)
+    geocoded_at = models.DateTimeField(null=True, blank=True)
+    geocode_error = models.TextField(blank=True)
+    geocoded_address = models.CharField(
+        max_length=500, blank=True, help_text="The normalised address the coordinates belong to."
+    )
+    source = models.CharField(max_length=12, choices=Source.choices, default=Source.STAFF)
+    nppes_key = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+    objects = LocationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["practitioner", "pk"]
+        indexes = [
+            models.Index(fields=["latitude", "longitude"], name="location_coordinates"),
+            models.Index(fields=["geocode_status"], name="location_geocode_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.one_line_address
+
+    @property
+    def one_line_address(self) -> str:
+        street = ", ".join(part for part in (self.address_line1, self.address_line2) if part)
+        return f"{street}, {self.city}, {self.state} {self.postal_code}"
+
+    @property
+    def is_approximate(self) -> bool:
+        return self.precision == self.Precision.ZIP
+
+
+class GeocodeCacheEntry(models.Model):
+    """One provider answer per normalised address, so the same address is never sent twice.
+    An empty or implausible answer is cached too (latitude/longitude null, ``outcome`` says why)."""
+
+    class Outcome(models.TextChoices):
+        FOUND = "found", "Found"
+        EMPTY = "empty", "No result"
+        IMPLAUSIBLE = "implausible", "Rejected as implausible"
+
+    address_key = models.CharField(max_length=500)
+    provider = models.CharField(max_length=30)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    latitude = models.FloatField(null=True, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "address_key"], name="one_answer_per_address")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address_key} ({self.outcome})"
+
+
+class ListingReport(models.Model):
+    """"Report a problem with this listing", from a profile page."""
+
+    class Kind(models.TextChoices):
+        WRONG_ADDRESS = "wrong_address", "Wrong address"
+        CLOSED = "closed", "Practice closed"
+        CERTIFICATION_DOUBT = "certification", "Certification claim in doubt"
+        OTHER = "other", "Other"
+
+    practitioner = models.ForeignKey(Practitioner, on_delete=models.CASCADE, related_name="reports")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    details = models.TextField(max_length=2000, blank=True)
+    contact_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution_note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} — {self.practitioner}"
+
+
+class DuplicateDismissal(models.Model):
+    """Staff looked at two listings flagged as possible duplicates and said they are different."""
+
+    first = models.ForeignKey(Practitioner, on_delete=models.CASCADE, related_name="+")
+    second = models.ForeignKey(Practitioner, on_delete=models.CASCADE, related_name="+")
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    dismissed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["first", "second"], name="one_dismissal_per_pair"),
+            models.CheckConstraint(condition=Q(first__lt=models.F("second")), name="pair_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_id} ≠ {self.second_id}"

@@ -1,0 +1,126 @@
+"""One search, for the page and the API: validated filters in, a page of results out.
+
+The FilterSet validates and builds the queryset (``published().holding().near()``); this module
+pages it without counting a huge result set in full, attaches each row's nearest clinic in one
+query, and, when nothing matched, finds how far the nearest match is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+
+from . import geo
+from .models import Certification, Location, Practitioner
+
+
+class CappedPaginator(Paginator):
+    """Counts at most ``cap + 1`` matches: in a dense city the exact count costs more than the
+    page. ``count_is_capped`` tells the UI to say "more than N"."""
+
+    def __init__(self, object_list: QuerySet, per_page: int, cap: int) -> None:
+        super().__init__(object_list, per_page)
+        self.cap = cap
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.cap + 1].count()
+
+    @property
+    def count_is_capped(self) -> bool:
+        return self.count > self.cap
+
+
+def attach_nearest_locations(practitioners: Sequence[Practitioner]) -> None:
+    """Give each practitioner on a page its ``nearest_location`` (its first clinic when the
+    search had no origin), in one query whatever the page size."""
+    nearest_ids = [getattr(p, "nearest_location_id", None) for p in practitioners]
+    by_practitioner: dict[int, Location] = {}
+    if any(nearest_ids):
+        for location in Location.objects.filter(pk__in=[i for i in nearest_ids if i]):
+            by_practitioner[location.practitioner_id] = location
+    elif practitioners:
+        first_clinics = Location.objects.filter(
+            practitioner_id__in=[p.pk for p in practitioners]
+        ).order_by("-pk")
+        for location in first_clinics:
+            by_practitioner[location.practitioner_id] = location
+    for practitioner in practitioners:
+        practitioner.nearest_location = by_practitioner.get(practitioner.pk)
+
+
+def nearest_match_distance(
+    queryset: QuerySet, origin: geo.Origin, radius_mi: float
+) -> float | None:
+    """How far the nearest match is when none is within the radius (None if none at all).
+
+    Widens the circle step by step so the bounding-box index keeps every probe cheap.
+    """
+    radius = radius_mi
+    while radius < 3000:
+        radius = min(radius * 4, 3000)
+        first = queryset.near(origin, radius).values_list("distance_mi", flat=True).first()
+        if first is not None:
+            return first
+    return None
+
+
+def widen_radius(distance_mi: float) -> int:
+    """The smallest radius the page offers that reaches ``distance_mi`` (or the API maximum)."""
+    for choice in settings.SEARCH_RADIUS_CHOICES_MI:
+        if choice >= distance_mi:
+            return choice
+    return settings.SEARCH_MAX_RADIUS_MI
+
+
+@dataclass
+class SearchResults:
+    page: Page
+    paginator: CappedPaginator
+    origin: geo.Origin | None
+    radius_mi: float
+    certifications: list[Certification]
+    match: str
+    nearest_distance_mi: float | None = None
+
+    @property
+    def wider_radius(self) -> int | None:
+        if self.nearest_distance_mi is None:
+            return None
+        return widen_radius(self.nearest_distance_mi)
+
+
+def run_search(
+    filterset, page_number: str | int | None, per_page: int | None = None, strict: bool = False
+) -> SearchResults:
+    """Page the filterset's results. ``filterset`` must already be valid.
+
+    ``strict`` raises InvalidPage for a page that does not exist (the API answers 404); the
+    page instead shows the nearest valid page, as people expect of a mistyped link.
+    """
+    queryset = filterset.qs.for_listing()
+    paginator = CappedPaginator(
+        queryset, per_page or settings.SEARCH_PAGE_SIZE, cap=settings.SEARCH_COUNT_CAP
+    )
+    page = paginator.page(page_number) if strict else paginator.get_page(page_number)
+    attach_nearest_locations(page.object_list)
+    results = SearchResults(
+        page=page,
+        paginator=paginator,
+        origin=filterset.origin,
+        radius_mi=filterset.radius_mi,
+        certifications=filterset.certifications,
+        match=filterset.match,
+    )
+    if filterset.origin is not None and paginator.count == 0:
+        # The radius is the only thing that excluded everyone: search without it.
+        unbounded = filterset.filter_without_origin(filterset.queryset)
+        results.nearest_distance_mi = nearest_match_distance(
+            unbounded, filterset.origin, filterset.radius_mi
+        )
+    return results

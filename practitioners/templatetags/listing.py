@@ -1,0 +1,84 @@
+"""Display helpers for listings: schema.org JSON-LD and small formatting rules."""
+
+from __future__ import annotations
+
+import json
+
+from django import template
+from django.utils.safestring import SafeString, mark_safe
+
+from ..models import Location, Practitioner
+
+register = template.Library()
+
+_JSON_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
+
+
+@register.simple_tag(takes_context=True)
+def practitioner_json_ld(context, practitioner: Practitioner, locations: list[Location]) -> SafeString:
+    """schema.org description of a profile; escaped so no value can close the script tag."""
+    request = context["request"]
+    data = {
+        "@context": "https://schema.org",
+        "@type": "Person",
+        "name": practitioner.name,
+        "honorificSuffix": practitioner.credentials or None,
+        "jobTitle": practitioner.profession.name if practitioner.profession else None,
+        "url": request.build_absolute_uri(practitioner.get_absolute_url()),
+        "telephone": practitioner.phone or None,
+        "hasCredential": [
+            {"@type": "EducationalOccupationalCredential", "name": record.certification.name}
+            for record in practitioner.certification_records.all()
+            if record.is_current()
+        ],
+        "workLocation": [
+            {
+                "@type": "Place",
+                "name": location.name or None,
+                "address": {
+                    "@type": "PostalAddress",
+                    "streetAddress": " ".join(
+                        p for p in (location.address_line1, location.address_line2) if p
+                    ),
+                    "addressLocality": location.city,
+                    "addressRegion": location.state,
+                    "postalCode": location.postal_code,
+                    "addressCountry": "US",
+                },
+                "geo": {
+                    "@type": "GeoCoordinates",
+                    "latitude": location.latitude,
+                    "longitude": location.longitude,
+                }
+                if location.latitude is not None
+                else None,
+            }
+            for location in locations
+        ],
+    }
+    payload = json.dumps(_drop_empty(data), ensure_ascii=False).translate(_JSON_SCRIPT_ESCAPES)
+    return mark_safe(f'<script type="application/ld+json">{payload}</script>')  # noqa: S308
+
+
+def _drop_empty(value):
+    if isinstance(value, dict):
+        return {k: _drop_empty(v) for k, v in value.items() if v not in (None, "", [])}
+    if isinstance(value, list):
+        return [_drop_empty(v) for v in value]
+    return value
+
+
+@register.filter
+def tel_href(phone: str) -> str:
+    """'(901) 555-0134' -> 'tel:+19015550134'."""
+    digits = "".join(c for c in phone if c.isascii() and c.isdigit())
+    if len(digits) == 10:
+        digits = "1" + digits
+    return f"tel:+{digits}" if digits else ""
+
+
+@register.filter
+def miles(distance: float | None) -> str:
+    if distance is None:
+        return ""
+    return f"{distance:.1f} mi"
