@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.paginator import InvalidPage
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -10,7 +11,6 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from django.core.paginator import InvalidPage
 
 from .filters import PractitionerFilter
 from .models import Location, Practitioner
@@ -145,7 +145,8 @@ class PractitionerList(APIView):
         origin = results.origin
         return Response(
             {
-                "count": results.paginator.count if not results.paginator.count_is_capped
+                "count": results.paginator.count
+                if not results.paginator.count_is_capped
                 else results.paginator.cap,
                 "count_is_capped": results.paginator.count_is_capped,
                 "next": self._page_link(request, page.next_page_number())

@@ -147,7 +147,7 @@ class PractitionerFilter(django_filters.FilterSet):
         return float(radius) if radius is not None else float(settings.SEARCH_DEFAULT_RADIUS_MI)
 
     @property
-    def match(self) -> str:
+    def match_mode(self) -> str:
         return self.form.cleaned_data.get("match") or "all"
 
     @property
@@ -158,7 +158,7 @@ class PractitionerFilter(django_filters.FilterSet):
 
     def filter_without_origin(self, queryset: QuerySet) -> QuerySet:
         """Every filter but distance: what "the nearest match is N miles away" searches."""
-        return super().filter_queryset(queryset).holding(self.certifications, self.match)
+        return super().filter_queryset(queryset).holding(self.certifications, self.match_mode)
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = self.filter_without_origin(queryset)

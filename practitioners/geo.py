@@ -66,9 +66,10 @@ def distance_mi(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Haversine distance on the sphere fitted at the first point (the search origin)."""
     half_dlat = math.radians(lat2 - lat1) / 2
     half_dlon = math.radians(lon2 - lon1) / 2
-    h = math.sin(half_dlat) ** 2 + math.cos(math.radians(lat1)) * math.cos(
-        math.radians(lat2)
-    ) * math.sin(half_dlon) ** 2
+    h = (
+        math.sin(half_dlat) ** 2
+        + math.cos(math.radians(lat1)) * math.cos(math.radians(lat2)) * math.sin(half_dlon) ** 2
+    )
     return 2 * earth_radius_mi(lat1) * math.asin(min(1.0, math.sqrt(h)))
 
 

@@ -52,7 +52,15 @@ COLUMNS = [
     "status",
 ]
 OPTIONAL_COLUMNS = ["npi"]
-REQUIRED_COLUMNS = ["external_id", "name", "profession", "address_line1", "city", "state", "postal_code"]
+REQUIRED_COLUMNS = [
+    "external_id",
+    "name",
+    "profession",
+    "address_line1",
+    "city",
+    "state",
+    "postal_code",
+]
 
 PRACTITIONER_FIELDS = [
     "name",
@@ -72,9 +80,19 @@ LOCATION_FIELDS = ["name", "address_line2", "city", "state", "phone"]
 TRUE_WORDS = {"true", "yes", "y", "1"}
 FALSE_WORDS = {"false", "no", "n", "0"}
 BATCH_SIZE = 2000
-MAX_FIELD_LENGTH = {"name": 200, "credentials": 100, "bio": 5000, "phone": 30, "website": 300,
-                    "email": 254, "location_name": 200, "address_line1": 200, "address_line2": 200,
-                    "city": 100, "external_id": 100}
+MAX_FIELD_LENGTH = {
+    "name": 200,
+    "credentials": 100,
+    "bio": 5000,
+    "phone": 30,
+    "website": 300,
+    "email": 254,
+    "location_name": 200,
+    "address_line1": 200,
+    "address_line2": 200,
+    "city": 100,
+    "external_id": 100,
+}
 
 _url_validator = URLValidator(schemes=["http", "https"])
 _email_validator = EmailValidator()
@@ -248,7 +266,9 @@ class RowParser:
             longitude = _parse_coordinate(get.get("longitude", ""), "longitude", -180, 180)
             if (latitude is None) != (longitude is None):
                 problems.append("give both latitude and longitude, or neither")
-            accepting = _parse_bool(get.get("accepting_new_patients", ""), "accepting_new_patients", True)
+            accepting = _parse_bool(
+                get.get("accepting_new_patients", ""), "accepting_new_patients", True
+            )
             telehealth = _parse_bool(get.get("telehealth", ""), "telehealth", False)
         except ValueError as error:
             problems.append(str(error))
@@ -369,9 +389,13 @@ def write_records(
     external_ids = list(records)
     existing: dict[str, Practitioner] = {}
     for chunk in _chunks(external_ids, 5000):
-        existing.update((p.external_id, p) for p in Practitioner.objects.filter(external_id__in=chunk))
+        existing.update(
+            (p.external_id, p) for p in Practitioner.objects.filter(external_id__in=chunk)
+        )
 
-    taken_slugs = set(Practitioner.objects.values_list("slug", flat=True).iterator(chunk_size=10000))
+    taken_slugs = set(
+        Practitioner.objects.values_list("slug", flat=True).iterator(chunk_size=10000)
+    )
     to_create: list[Practitioner] = []
     to_update: list[Practitioner] = []
     changed_fields: set[str] = set()
@@ -382,7 +406,9 @@ def write_records(
             to_create.append(
                 Practitioner(
                     external_id=external_id,
-                    slug=_unique_slug(slugify(f"{record.values['name']} {first.city}"), taken_slugs),
+                    slug=_unique_slug(
+                        slugify(f"{record.values['name']} {first.city}"), taken_slugs
+                    ),
                     source=source,
                     **record.values,
                 )
@@ -414,7 +440,10 @@ def write_records(
     for chunk in _chunks(known_ids, 5000):
         for location in Location.objects.filter(practitioner_id__in=chunk):
             existing_locations[
-                (location.practitioner_id, address_key(location.address_line1, location.postal_code))
+                (
+                    location.practitioner_id,
+                    address_key(location.address_line1, location.postal_code),
+                )
             ] = location
         existing_certs.update(
             PractitionerCertification.objects.filter(practitioner_id__in=chunk).values_list(
@@ -445,16 +474,21 @@ def write_records(
     for chunk in _chunks(changed_locations):
         Location.objects.bulk_update(
             chunk,
-            [*LOCATION_FIELDS, "latitude", "longitude", "precision", "geocode_status", "updated_at"],
+            [
+                *LOCATION_FIELDS,
+                "latitude",
+                "longitude",
+                "precision",
+                "geocode_status",
+                "updated_at",
+            ],
         )
     for chunk in _chunks(new_certs):
         PractitionerCertification.objects.bulk_create(chunk)
     report.locations_created = len(new_locations)
     report.locations_updated = len(changed_locations)
     report.certifications_added = len(new_certs)
-    return [
-        loc.pk for loc in new_locations if loc.geocode_status == Location.GeocodeStatus.PENDING
-    ]
+    return [loc.pk for loc in new_locations if loc.geocode_status == Location.GeocodeStatus.PENDING]
 
 
 def _update_location(location: Location, record: LocationRecord) -> bool:

@@ -41,8 +41,10 @@ def npi_check_digit_ok(npi: str) -> bool:
 
 def validate_npi(value: str) -> None:
     if not npi_check_digit_ok(value):
-        raise ValidationError("%(value)s is not a valid NPI (10 digits with a correct check digit).",
-                              params={"value": value})
+        raise ValidationError(
+            "%(value)s is not a valid NPI (10 digits with a correct check digit).",
+            params={"value": value},
+        )
 
 
 class Profession(models.Model):
@@ -84,7 +86,7 @@ class Certification(models.Model):
 
 
 class TaxonomyMapping(models.Model):
-    """NPPES taxonomy code (or code prefix, like 111N for every chiropractic specialty) -> profession."""
+    """NPPES taxonomy code, or a prefix like 111N for every chiropractic specialty -> profession."""
 
     code_prefix = models.CharField(max_length=10, unique=True)
     profession = models.ForeignKey(Profession, on_delete=models.CASCADE, related_name="taxonomies")
@@ -180,7 +182,9 @@ class Practitioner(models.Model):
     profession = models.ForeignKey(
         Profession, null=True, blank=True, on_delete=models.PROTECT, related_name="practitioners"
     )
-    bio = models.TextField(blank=True, max_length=5000, help_text="Plain text; HTML is shown as typed.")
+    bio = models.TextField(
+        blank=True, max_length=5000, help_text="Plain text; HTML is shown as typed."
+    )
     phone = models.CharField(max_length=30, blank=True)
     website = models.URLField(blank=True, max_length=300)
     email = models.EmailField(blank=True)
@@ -190,17 +194,18 @@ class Practitioner(models.Model):
     status_reason = models.CharField(max_length=200, blank=True)
     slug = models.SlugField(max_length=220, unique=True)
     external_id = models.CharField(max_length=100, blank=True, default="")
-    npi = models.CharField(
-        "NPI", max_length=10, blank=True, default="", validators=[validate_npi]
-    )
+    npi = models.CharField("NPI", max_length=10, blank=True, default="", validators=[validate_npi])
     source = models.CharField(max_length=12, choices=Source.choices, default=Source.STAFF)
     source_updated_on = models.DateField(
-        null=True, blank=True, help_text="When the source last changed this record (NPPES: Last Update Date)."
+        null=True,
+        blank=True,
+        help_text="When the source last changed this record (NPPES: Last Update Date).",
     )
     nppes_values = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Values last written from the NPI registry; a field that differs was corrected by staff.",
+        help_text="Values last written from the NPI registry; a field that differs from its value "
+        "here was corrected by staff.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -216,9 +221,13 @@ class Practitioner(models.Model):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["external_id"], condition=~Q(external_id=""), name="unique_external_id_when_set"
+                fields=["external_id"],
+                condition=~Q(external_id=""),
+                name="unique_external_id_when_set",
             ),
-            models.UniqueConstraint(fields=["npi"], condition=~Q(npi=""), name="unique_npi_when_set"),
+            models.UniqueConstraint(
+                fields=["npi"], condition=~Q(npi=""), name="unique_npi_when_set"
+            ),
         ]
         indexes = [models.Index(fields=["status", "name"], name="practitioner_status_name")]
 
@@ -243,7 +252,9 @@ class PractitionerCertification(models.Model):
     practitioner = models.ForeignKey(
         Practitioner, on_delete=models.CASCADE, related_name="certification_records"
     )
-    certification = models.ForeignKey(Certification, on_delete=models.PROTECT, related_name="records")
+    certification = models.ForeignKey(
+        Certification, on_delete=models.PROTECT, related_name="records"
+    )
     credential_number = models.CharField(max_length=60, blank=True)
     earned_on = models.DateField(null=True, blank=True)
     expires_on = models.DateField(null=True, blank=True)
@@ -312,7 +323,9 @@ class Location(models.Model):
         SUBMISSION = "submission", "Public submission"
         DEMO = "demo", "Demo data"
 
-    practitioner = models.ForeignKey(Practitioner, on_delete=models.CASCADE, related_name="locations")
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.CASCADE, related_name="locations"
+    )
     name = models.CharField("clinic name", max_length=200, blank=True)
     address_line1 = models.CharField(max_length=200)
     address_line2 = models.CharField(max_length=200, blank=True)
@@ -379,7 +392,9 @@ class GeocodeCacheEntry(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["provider", "address_key"], name="one_answer_per_address")
+            models.UniqueConstraint(
+                fields=["provider", "address_key"], name="one_answer_per_address"
+            )
         ]
 
     def __str__(self) -> str:
@@ -387,7 +402,7 @@ class GeocodeCacheEntry(models.Model):
 
 
 class ListingReport(models.Model):
-    """"Report a problem with this listing", from a profile page."""
+    """ "Report a problem with this listing", from a profile page."""
 
     class Kind(models.TextChoices):
         WRONG_ADDRESS = "wrong_address", "Wrong address"

@@ -115,7 +115,7 @@ def run_search(
         origin=filterset.origin,
         radius_mi=filterset.radius_mi,
         certifications=filterset.certifications,
-        match=filterset.match,
+        match=filterset.match_mode,
     )
     if filterset.origin is not None and paginator.count == 0:
         # The radius is the only thing that excluded everyone: search without it.

@@ -15,7 +15,9 @@ _JSON_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u
 
 
 @register.simple_tag(takes_context=True)
-def practitioner_json_ld(context, practitioner: Practitioner, locations: list[Location]) -> SafeString:
+def practitioner_json_ld(
+    context, practitioner: Practitioner, locations: list[Location]
+) -> SafeString:
     """schema.org description of a profile; escaped so no value can close the script tag."""
     request = context["request"]
     data = {
@@ -57,7 +59,7 @@ def practitioner_json_ld(context, practitioner: Practitioner, locations: list[Lo
         ],
     }
     payload = json.dumps(_drop_empty(data), ensure_ascii=False).translate(_JSON_SCRIPT_ESCAPES)
-    return mark_safe(f'<script type="application/ld+json">{payload}</script>')  # noqa: S308
+    return mark_safe(f'<script type="application/ld+json">{payload}</script>')
 
 
 def _drop_empty(value):

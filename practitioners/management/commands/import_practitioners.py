@@ -18,7 +18,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="CSV file with a header row, or - for standard input")
-        parser.add_argument("--dry-run", action="store_true", help="Validate and count; write nothing.")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Validate and count; write nothing."
+        )
         parser.add_argument(
             "--skip-bad-rows", action="store_true", help="Write the good rows even if some are bad."
         )
@@ -27,10 +29,14 @@ class Command(BaseCommand):
         path = options["file"]
         verbosity = options["verbosity"]
         try:
-            stream = sys.stdin if path == "-" else Path(path).open(newline="", encoding="utf-8-sig")
+            stream = (
+                sys.stdin if path == "-" else Path(path).open(newline="", encoding="utf-8-sig")  # noqa: SIM115
+            )
         except OSError as error:
             raise CommandError(f"Cannot open {path}: {error.strerror}") from error
-        bar = tqdm(desc="Writing", unit=" practitioners", disable=verbosity < 1, file=self.stderr._out)
+        bar = tqdm(
+            desc="Writing", unit=" practitioners", disable=verbosity < 1, file=self.stderr._out
+        )
         try:
             with stream:
                 report = import_practitioners(
