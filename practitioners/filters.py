@@ -7,6 +7,7 @@ field and the API can answer 400 with a body keyed by parameter.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import cached_property
 
 import django_filters
 from django import forms
@@ -150,7 +151,7 @@ class PractitionerFilter(django_filters.FilterSet):
     def match_mode(self) -> str:
         return self.form.cleaned_data.get("match") or "all"
 
-    @property
+    @cached_property
     def certifications(self) -> list[Certification]:
         slugs = self.form.cleaned_data.get("certification") or []
         by_slug = Certification.objects.in_bulk(slugs, field_name="slug")

@@ -20,20 +20,24 @@ from .models import Certification, Location, Practitioner
 
 
 class CappedPaginator(Paginator):
-    """Counts at most ``cap + 1`` matches: in a dense city the exact count costs more than the
-    page. ``count_is_capped`` tells the UI to say "more than N"."""
+    """Counts and pages at most ``cap`` matches: in a dense city the exact count costs more
+    than the page. ``count_is_capped`` tells the UI to say "more than N"."""
 
     def __init__(self, object_list: QuerySet, per_page: int, cap: int) -> None:
         super().__init__(object_list, per_page)
         self.cap = cap
 
     @cached_property
-    def count(self) -> int:
+    def _count_up_to_cap_plus_one(self) -> int:
         return self.object_list[: self.cap + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self._count_up_to_cap_plus_one, self.cap)
 
     @property
     def count_is_capped(self) -> bool:
-        return self.count > self.cap
+        return self._count_up_to_cap_plus_one > self.cap
 
 
 def attach_nearest_locations(practitioners: Sequence[Practitioner]) -> None:

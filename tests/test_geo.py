@@ -1,0 +1,106 @@
+"""The earth, with plain numbers: origins, distances against geopy's geodesic, bounding boxes."""
+
+import math
+import random
+
+import pytest
+from geopy.distance import geodesic
+
+from practitioners import geo
+
+US_POINTS = [
+    (35.1124, -89.9034),  # Memphis
+    (40.7506, -73.9972),  # Manhattan
+    (61.2176, -149.8997),  # Anchorage
+    (21.3100, -157.8581),  # Honolulu
+    (25.7617, -80.1918),  # Miami
+    (47.6062, -122.3321),  # Seattle
+    (64.8378, -147.7164),  # Fairbanks
+    (18.4655, -66.1057),  # San Juan
+    (45.8, -108.5),  # Montana
+]
+
+
+def test_zip_resolves_to_its_city_with_leading_zero_kept():
+    origin = geo.origin_from_zip("02139")
+    assert origin.zip == "02139"
+    assert (origin.city, origin.state) == ("Cambridge", "MA")
+
+
+def test_zip_plus_four_resolves_to_the_five_digit_zip():
+    assert geo.origin_from_zip("38117-1234").zip == "38117"
+    assert geo.origin_from_zip("381171234").zip == "38117"
+
+
+@pytest.mark.parametrize("text", ["3811", "381177", "abcde", "", "38 117", "٣٨١١٧", "38117-12"])
+def test_malformed_zip_is_refused_with_a_message(text):
+    with pytest.raises(geo.OriginError, match="5-digit ZIP"):
+        geo.origin_from_zip(text)
+
+
+def test_unknown_zip_says_it_was_not_found():
+    with pytest.raises(geo.OriginError, match="00000 was not found"):
+        geo.origin_from_zip("00000")
+
+
+def test_city_and_state_resolve_near_the_city():
+    origin = geo.origin_from_place("memphis,  tn")
+    assert (origin.city, origin.state) == ("Memphis", "TN")
+    assert geo.distance_mi(origin.latitude, origin.longitude, 35.1495, -90.0490) < 15
+
+
+def test_saint_abbreviations_find_the_same_city():
+    assert geo.origin_from_place("St. Louis, MO").state == "MO"
+    assert geo.origin_from_place("Saint Louis, MO").city == geo.origin_from_place("St Louis, MO").city
+
+
+@pytest.mark.parametrize("text", ["Memphis", "Nowhereville, TN", "Memphis, Tennessee"])
+def test_unplaceable_city_is_refused_with_a_message(text):
+    with pytest.raises(geo.OriginError):
+        geo.origin_from_place(text)
+
+
+def test_coordinates_out_of_range_are_refused():
+    with pytest.raises(geo.OriginError):
+        geo.origin_from_coordinates(91, 0)
+    with pytest.raises(geo.OriginError):
+        geo.origin_from_coordinates(0, 181)
+
+
+@pytest.mark.parametrize("start", US_POINTS)
+def test_distance_is_within_half_a_percent_of_the_geodesic(start):
+    rng = random.Random(hash(start))
+    for _ in range(200):
+        end = (start[0] + rng.uniform(-4, 4), start[1] + rng.uniform(-5, 5))
+        true = geodesic(start, end).miles
+        ours = geo.distance_mi(*start, *end)
+        assert ours == pytest.approx(true, rel=0.005)
+
+
+@pytest.mark.parametrize("origin_point", US_POINTS)
+@pytest.mark.parametrize("radius", [5, 25, 100, 250, 500])
+def test_bounding_box_holds_every_point_on_the_circle(origin_point, radius):
+    origin = geo.Origin(*origin_point, label="x")
+    box = geo.bounding_box(origin, radius)
+    for bearing in range(0, 360, 3):
+        # Walk exactly `radius` along the sphere the distance uses, then check the box has it.
+        r = radius / geo.earth_radius_mi(origin.latitude)
+        lat1, lon1, theta = map(math.radians, (origin.latitude, origin.longitude, bearing))
+        lat2 = math.asin(
+            math.sin(lat1) * math.cos(r) + math.cos(lat1) * math.sin(r) * math.cos(theta)
+        )
+        lon2 = lon1 + math.atan2(
+            math.sin(theta) * math.sin(r) * math.cos(lat1), math.cos(r) - math.sin(lat1) * math.sin(lat2)
+        )
+        lat, lon = math.degrees(lat2), (math.degrees(lon2) + 540) % 360 - 180
+        assert box.min_latitude <= lat <= box.max_latitude
+        if box.crosses_antimeridian:
+            assert lon >= box.min_longitude or lon <= box.max_longitude
+        else:
+            assert box.min_longitude <= lon <= box.max_longitude
+
+
+def test_bounding_box_wraps_across_the_antimeridian_in_the_aleutians():
+    box = geo.bounding_box(geo.Origin(51.88, -176.65, label="Adak"), 250)
+    assert box.crosses_antimeridian
+    assert box.min_longitude > 170 and box.max_longitude < -170
