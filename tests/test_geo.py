@@ -51,7 +51,9 @@ def test_city_and_state_resolve_near_the_city():
 
 def test_saint_abbreviations_find_the_same_city():
     assert geo.origin_from_place("St. Louis, MO").state == "MO"
-    assert geo.origin_from_place("Saint Louis, MO").city == geo.origin_from_place("St Louis, MO").city
+    assert (
+        geo.origin_from_place("Saint Louis, MO").city == geo.origin_from_place("St Louis, MO").city
+    )
 
 
 @pytest.mark.parametrize("text", ["Memphis", "Nowhereville, TN", "Memphis, Tennessee"])
@@ -90,7 +92,8 @@ def test_bounding_box_holds_every_point_on_the_circle(origin_point, radius):
             math.sin(lat1) * math.cos(r) + math.cos(lat1) * math.sin(r) * math.cos(theta)
         )
         lon2 = lon1 + math.atan2(
-            math.sin(theta) * math.sin(r) * math.cos(lat1), math.cos(r) - math.sin(lat1) * math.sin(lat2)
+            math.sin(theta) * math.sin(r) * math.cos(lat1),
+            math.cos(r) - math.sin(lat1) * math.sin(lat2),
         )
         lat, lon = math.degrees(lat2), (math.degrees(lon2) + 540) % 360 - 180
         assert box.min_latitude <= lat <= box.max_latitude
