@@ -1,0 +1,250 @@
+/* The results map: one numbered Leaflet marker per result row, at the clinic the row shows.
+ *
+ * The list is the source of truth and the map's text alternative: every marker is built from a
+ * row's data-lat / data-lon / data-number, so the two always agree in number and order. Without
+ * JavaScript (or without Leaflet) the map panel simply stays hidden.
+ */
+(function () {
+  "use strict";
+
+  var panel = document.getElementById("results-map-panel");
+  var container = document.getElementById("results-map");
+  var list = document.querySelector("ol.results");
+  if (!panel || !container || !list || typeof window.L === "undefined") {
+    return;
+  }
+  var L = window.L;
+  var rows = Array.prototype.slice.call(list.querySelectorAll("li.result[data-lat][data-lon]"));
+  if (!rows.length) {
+    return;
+  }
+
+  // Clinics closer than this are "the same building": their pins fan out instead of stacking.
+  var SAME_PLACE_METRES = 30;
+  var PIN_SIZE = 30;
+
+  panel.hidden = false;
+  var layout = panel.closest(".results-layout");
+  if (layout) {
+    layout.classList.add("has-map");
+  }
+
+  var map = L.map(container, {
+    scrollWheelZoom: false, // the page scrolls; zoom with the buttons, keyboard or a pinch
+    keyboard: true,
+  });
+
+  var tiles = L.tileLayer(container.dataset.tileUrl, {
+    attribution: container.dataset.tileAttribution,
+    maxZoom: 19,
+  });
+  var tilesLoaded = 0;
+  tiles.on("tileload", function () {
+    tilesLoaded += 1;
+    container.classList.remove("tiles-unavailable");
+    document.getElementById("map-tiles-unavailable").hidden = true;
+  });
+  tiles.on("tileerror", function () {
+    // One failed tile among loaded ones is noise; none at all means the tile server is out of
+    // reach, and the person should know the blank map is not "no results".
+    if (tilesLoaded === 0) {
+      container.classList.add("tiles-unavailable");
+      document.getElementById("map-tiles-unavailable").hidden = false;
+    }
+  });
+  tiles.addTo(map);
+
+  function metresBetween(a, b) {
+    var latMetres = (a.lat - b.lat) * 111320;
+    var lonMetres = (a.lng - b.lng) * 111320 * Math.cos((a.lat * Math.PI) / 180);
+    return Math.sqrt(latMetres * latMetres + lonMetres * lonMetres);
+  }
+
+  // Group rows by place (a page holds at most a few dozen rows, so pairwise is fine).
+  var places = [];
+  var entries = rows.map(function (row) {
+    var latlng = L.latLng(parseFloat(row.dataset.lat), parseFloat(row.dataset.lon));
+    var place = null;
+    for (var i = 0; i < places.length && !place; i += 1) {
+      if (metresBetween(places[i].latlng, latlng) < SAME_PLACE_METRES) {
+        place = places[i];
+      }
+    }
+    if (!place) {
+      place = { latlng: latlng, members: [] };
+      places.push(place);
+    }
+    var entry = { row: row, latlng: latlng, place: place, slot: place.members.length };
+    place.members.push(entry);
+    return entry;
+  });
+
+  // Pins sharing a place sit on a small circle around it, in screen pixels, so they stay apart
+  // at every zoom level while each marker keeps the clinic's true position.
+  function pinOffset(entry) {
+    var count = entry.place.members.length;
+    if (count < 2) {
+      return [0, 0];
+    }
+    var radius = Math.max(PIN_SIZE * 0.75, (PIN_SIZE * 1.1 * count) / (2 * Math.PI));
+    var angle = -Math.PI / 2 + (2 * Math.PI * entry.slot) / count;
+    return [Math.round(radius * Math.cos(angle)), Math.round(radius * Math.sin(angle))];
+  }
+
+  function rowName(row) {
+    var link = row.querySelector(".result-name a");
+    return link ? link.textContent.trim() : "Result " + row.dataset.number;
+  }
+
+  var origin = null;
+  if (container.dataset.originLat && container.dataset.originLon) {
+    origin = L.latLng(parseFloat(container.dataset.originLat), parseFloat(container.dataset.originLon));
+    L.circleMarker(origin, {
+      radius: 7,
+      color: "#ffffff",
+      weight: 3,
+      fillColor: "#a4161a",
+      fillOpacity: 1,
+      interactive: false,
+    })
+      .bindTooltip("Searched from " + (container.dataset.originLabel || "here"))
+      .addTo(map);
+  }
+
+  var bounds = L.latLngBounds(
+    entries.map(function (entry) {
+      return entry.latlng;
+    }),
+  );
+  if (origin) {
+    bounds.extend(origin);
+  }
+  // The view comes first: Leaflet only creates a marker's element once the map has one.
+  map.fitBounds(bounds, { padding: [PIN_SIZE * 1.5, PIN_SIZE * 1.5], maxZoom: 15 });
+
+  var markers = entries.map(function (entry, position) {
+    var row = entry.row;
+    var number = row.dataset.number;
+    var offset = pinOffset(entry);
+    var approximate = row.dataset.approximate === "true";
+    var distance = row.querySelector(".distance");
+    var label =
+      number +
+      ". " +
+      rowName(row) +
+      (distance ? ", " + distance.textContent.trim() : "") +
+      (approximate ? " (approximate location)" : "");
+    var icon = L.divIcon({
+      className: "map-pin" + (approximate ? " map-pin-approximate" : ""),
+      html: '<span class="map-pin-number">' + number + "</span>",
+      iconSize: [PIN_SIZE, PIN_SIZE],
+      iconAnchor: [PIN_SIZE / 2 - offset[0], PIN_SIZE / 2 - offset[1]],
+      tooltipAnchor: [offset[0], offset[1] - PIN_SIZE / 2],
+    });
+    var marker = L.marker(entry.latlng, {
+      icon: icon,
+      keyboard: true,
+      title: label,
+      riseOnHover: true,
+    })
+      .bindTooltip(number + ". " + rowName(row), { direction: "top" })
+      .addTo(map);
+    var element = marker.getElement();
+    element.setAttribute("role", "button");
+    element.setAttribute("aria-label", label);
+    element.dataset.number = number;
+    marker.on("click", function () {
+      activate(position, "map");
+    });
+    // role="button" promises Enter and Space; Leaflet hands on key presses but acts on none.
+    marker.on("keypress", function (event) {
+      var key = event.originalEvent.key;
+      if (key === "Enter" || key === " ") {
+        event.originalEvent.preventDefault();
+        activate(position, "map");
+      }
+    });
+    return marker;
+  });
+
+  // A faint dot at a shared place shows where the fanned-out pins really are.
+  places.forEach(function (place) {
+    if (place.members.length > 1) {
+      L.circleMarker(place.latlng, {
+        radius: 4,
+        color: "#1b1f24",
+        weight: 1,
+        fillColor: "#1b1f24",
+        fillOpacity: 0.8,
+        interactive: false,
+      }).addTo(map);
+    }
+  });
+
+  var active = -1;
+
+  function isInViewport(element) {
+    var box = element.getBoundingClientRect();
+    return box.top >= 0 && box.bottom <= window.innerHeight;
+  }
+
+  function activate(position, source) {
+    if (active >= 0) {
+      entries[active].row.classList.remove("is-active");
+      entries[active].row.removeAttribute("aria-current");
+      markers[active].getElement().classList.remove("is-active");
+      markers[active].setZIndexOffset(0);
+    }
+    active = position;
+    var row = entries[position].row;
+    var marker = markers[position];
+    row.classList.add("is-active");
+    row.setAttribute("aria-current", "true");
+    marker.getElement().classList.add("is-active");
+    marker.setZIndexOffset(1000);
+    if (source === "map") {
+      // Take the person to the row, and keyboard focus with them, so Enter on a pin reads the
+      // listing it stands for.
+      if (!isInViewport(row)) {
+        row.scrollIntoView({ block: "center" });
+      }
+      var link = row.querySelector(".result-name a");
+      if (link) {
+        link.focus({ preventScroll: true });
+      }
+    } else {
+      if (!map.getBounds().contains(marker.getLatLng())) {
+        map.panTo(marker.getLatLng());
+      }
+      if (source === "button" && !isInViewport(container)) {
+        container.scrollIntoView({ block: "center" });
+      }
+      marker.openTooltip();
+    }
+  }
+
+  entries.forEach(function (entry, position) {
+    var row = entry.row;
+    // A real button per row: the keyboard way from the list to the map.
+    var links = row.querySelector(".result-links");
+    if (links) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "link-button show-on-map";
+      button.textContent = "Show on map";
+      button.setAttribute("aria-label", "Show " + rowName(row) + " on the map (pin " + row.dataset.number + ")");
+      button.addEventListener("click", function () {
+        activate(position, "button");
+      });
+      links.appendChild(document.createTextNode(" · "));
+      links.appendChild(button);
+    }
+    // Clicking anywhere else on the row does the same (links keep doing what links do).
+    row.addEventListener("click", function (event) {
+      if (event.target.closest("a, button")) {
+        return;
+      }
+      activate(position, "row");
+    });
+  });
+})();

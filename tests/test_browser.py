@@ -1,0 +1,447 @@
+"""The search in a real browser: Playwright for Python driving the system's Chromium.
+
+Skipped, with the reason in the test summary, where Chromium or Playwright is missing. The
+browser is offline: every request that is not to the test server is refused, so the map's tiles
+always fail here, and the tests prove that the list and the markers do not need them.
+Screenshots land in artifacts/screenshots/ for a reviewer to look at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.conf import settings
+
+from practitioners import geo
+from practitioners.models import Location, Practitioner, PractitionerCertification
+from tests.factories import LocationFactory, PractitionerFactory, certification, profession
+
+try:
+    from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+except ImportError:  # the tests below are skipped; the names only need to exist
+    sync_playwright = None
+    Browser = BrowserContext = Page = object
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+SCREENSHOTS = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
+TILE_URL = "http://tiles.example.invalid/{z}/{x}/{y}.png"
+TILE_ATTRIBUTION = "Tiles by the test tile server"
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        sync_playwright is None,
+        reason="browser tests skipped: the playwright package is not installed "
+        "(pip install -r requirements-dev.txt)",
+    ),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason=f"browser tests skipped: no Chromium at {CHROMIUM} "
+        "(apt-get install chromium, or set CHROMIUM_PATH)",
+    ),
+    # The live server thread must see rows the test writes, and the reference data (professions,
+    # certifications) written by a migration must come back after each flush.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Playwright's sync API keeps an event loop running in this thread; Django would otherwise
+    # refuse the ORM calls the tests make while it runs.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def map_settings(settings) -> None:
+    settings.MAP_TILE_URL = TILE_URL
+    settings.MAP_TILE_ATTRIBUTION = TILE_ATTRIBUTION
+
+
+@pytest.fixture
+def open_page(browser: Browser, live_server, map_settings) -> Iterator[Callable[..., Page]]:
+    """``open_page(path, **context_options)``: a fresh browser context that reaches only the
+    test server. Refused requests (the map tiles) are recorded in ``page.refused``."""
+    contexts: list[BrowserContext] = []
+
+    def open_(path: str = "/", **options) -> Page:
+        context = browser.new_context(base_url=live_server.url, **options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        refused: list[str] = []
+
+        def offline(route) -> None:
+            if route.request.url.startswith(live_server.url):
+                route.continue_()
+            else:
+                refused.append(route.request.url)
+                route.abort("internetdisconnected")
+
+        context.route("**/*", offline)
+        page = context.new_page()
+        page.refused = refused
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.script_errors = errors
+        page.goto(path)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def memphis() -> dict[str, Practitioner]:
+    """Practitioners around Memphis 38117: five hold ART and Graston within 25 miles (two share
+    a building, one is placed at a ZIP centroid); the others must not appear."""
+    centroid = geo.zip_centroid("38117")
+    assert centroid is not None
+    mile = 1 / 69.05
+
+    def listing(
+        name: str,
+        credentials: str,
+        profession_slug: str,
+        certifications: tuple[str, ...],
+        miles_north: float,
+        *,
+        status: str = Practitioner.Status.PUBLISHED,
+        precision: str = Location.Precision.PROVIDED,
+        clinic: str = "",
+        address: str | None = None,
+    ) -> Practitioner:
+        practitioner = PractitionerFactory(
+            name=name,
+            credentials=credentials,
+            profession=profession(profession_slug),
+            status=status,
+        )
+        LocationFactory(
+            practitioner=practitioner,
+            name=clinic,
+            latitude=centroid.latitude + miles_north * mile,
+            longitude=centroid.longitude + miles_north * mile / 3,
+            precision=precision,
+            **({"address_line1": address} if address else {}),
+        )
+        for slug in certifications:
+            PractitionerCertification.objects.create(
+                practitioner=practitioner,
+                certification=certification(slug),
+                verified_on=dt.date(2026, 3, 1),
+            )
+        return practitioner
+
+    both = ("art", "graston")
+    return {
+        "nearest": listing("Avery Chen", "DC", "chiropractor", both, 0.4, clinic="Poplar Spine"),
+        "levels": listing(
+            "Jordan Ellis", "PT, DPT", "physical-therapist", ("art-spine", "graston-m2"), 1.6
+        ),
+        "shared_a": listing(
+            "Morgan Foster",
+            "DC",
+            "chiropractor",
+            both,
+            3.1,
+            clinic="Foster Family Chiropractic",
+            address="5050 Poplar Ave",
+        ),
+        "shared_b": listing(
+            "Taylor Foster",
+            "LMT",
+            "massage-therapist",
+            both,
+            3.1,
+            clinic="Foster Family Chiropractic",
+            address="5050 Poplar Ave",
+        ),
+        "approximate": listing(
+            "Casey Dawson",
+            "ATC",
+            "athletic-trainer",
+            both,
+            6.0,
+            precision=Location.Precision.ZIP,
+        ),
+        "art_only": listing("Riley Bennett", "DC", "chiropractor", ("art",), 1.0),
+        "too_far": listing("Quinn Alvarez", "DC", "chiropractor", both, 40.0),
+        "draft": listing(
+            "Sam Draftsman", "DC", "chiropractor", both, 0.2, status=Practitioner.Status.DRAFT
+        ),
+    }
+
+
+def search_memphis_art_and_graston(page: Page) -> None:
+    """What a person does on the home page: type the ZIP, tick two techniques, press Search."""
+    page.get_by_label("ZIP code").fill("38117")
+    page.get_by_label("Active Release Techniques (ART)", exact=True).check()
+    page.get_by_label("Graston Technique", exact=True).check()
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.wait_for_url(re.compile(r"/search/\?"))
+
+
+def expected_names(radius_mi: float = 25) -> list[str]:
+    origin = geo.origin_from_zip("38117")
+    queryset = (
+        Practitioner.objects.published()
+        .holding([certification("art"), certification("graston")])
+        .near(origin, radius_mi)
+    )
+    return [p.name for p in queryset]
+
+
+def row_names(page: Page) -> list[str]:
+    return page.locator("ol.results li.result .result-name a").all_inner_texts()
+
+
+def marker_numbers(page: Page) -> list[str]:
+    return page.locator("#results-map .map-pin").evaluate_all(
+        "pins => pins.map(pin => pin.dataset.number)"
+    )
+
+
+def query(page: Page) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(page.url).query)
+
+
+def shot(page: Page, name: str, *, full_page: bool = True) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
+def test_memphis_art_and_graston_search_typed_by_a_person_lists_and_maps_the_same_rows(
+    open_page, memphis
+):
+    page = open_page("/")
+    expect(page.get_by_role("button", name="Use my location")).to_be_visible()
+    shot(page, "home")
+
+    search_memphis_art_and_graston(page)
+
+    assert query(page)["zip"] == ["38117"]
+    assert query(page)["certification"] == ["art", "graston"]
+    expected = expected_names()
+    assert len(expected) == 5
+    assert "Riley Bennett" not in expected and "Quinn Alvarez" not in expected
+    expect(page.locator("ol.results li.result")).to_have_count(5)
+    assert row_names(page) == expected
+    expect(page.get_by_role("heading", name=re.compile("5 practitioners with"))).to_be_visible()
+
+    # One numbered pin per row, in the same order and with the same numbers as the list.
+    expect(page.locator("#results-map .map-pin")).to_have_count(5)
+    row_numbers = page.locator("ol.results li.result").evaluate_all(
+        "rows => rows.map(row => row.dataset.number)"
+    )
+    assert marker_numbers(page) == row_numbers == ["1", "2", "3", "4", "5"]
+    pin_labels = page.locator("#results-map .map-pin").evaluate_all(
+        "pins => pins.map(pin => pin.getAttribute('aria-label'))"
+    )
+    for label, name in zip(pin_labels, expected, strict=True):
+        assert name in label
+    assert "approximate location" in pin_labels[expected.index("Casey Dawson")]
+
+    # Tiles come from settings; offline they fail, the page says so, and nothing else breaks.
+    assert any(url.startswith("http://tiles.example.invalid/") for url in page.refused)
+    expect(page.locator("#map-tiles-unavailable")).to_be_visible()
+    expect(page.locator(".leaflet-control-attribution")).to_contain_text(TILE_ATTRIBUTION)
+    assert page.script_errors == []
+
+    # Every row carries what a person needs to choose and to go there.
+    approximate_row = page.locator("li.result", has_text="Casey Dawson")
+    expect(approximate_row).to_contain_text("(approximate location)")
+    first = page.locator("li.result").first
+    expect(first).to_contain_text("Avery Chen, DC")
+    expect(first).to_contain_text("Chiropractor")
+    expect(first.locator(".distance")).to_contain_text(re.compile(r"^\d+\.\d mi"))
+    expect(first.locator(".badge", has_text="Active Release Techniques (ART)")).to_be_visible()
+    expect(first).to_contain_text("Poplar Spine")
+    expect(first.get_by_role("link", name=re.compile("^Call"))).to_have_attribute(
+        "href", "tel:+19015550100"
+    )
+    expect(first.get_by_role("link", name=re.compile("^Directions"))).to_have_attribute(
+        "href", re.compile(r"^https://www\.google\.com/maps/dir/\?api=1&destination=")
+    )
+    levels_row = page.locator("li.result", has_text="Jordan Ellis")
+    expect(levels_row.locator(".badge", has_text="ART Spine")).to_be_visible()
+    expect(levels_row.locator(".badge", has_text="Graston Technique M2 (Advanced)")).to_be_visible()
+    shot(page, "memphis-results-desktop")
+
+    first.get_by_role("link", name=re.compile("^Profile")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Avery Chen")
+    shot(page, "profile")
+
+
+def test_clicking_a_marker_highlights_its_row_and_show_on_map_highlights_its_marker(
+    open_page, memphis
+):
+    page = open_page("/search/?zip=38117&radius=25&certification=art&certification=graston")
+    rows = page.locator("ol.results li.result")
+    pins = page.locator("#results-map .map-pin")
+    expect(pins).to_have_count(5)
+
+    pins.nth(1).click()
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bis-active\b"))
+    expect(pins.nth(1)).to_have_class(re.compile(r"\bis-active\b"))
+    expect(page.locator("li.result.is-active")).to_have_count(1)
+    expect(rows.nth(1).locator(".result-name a")).to_be_focused()
+
+    # The reverse, by keyboard: the row's button lights up its pin and no other.
+    rows.nth(3).get_by_role("button", name=re.compile("on the map")).focus()
+    page.keyboard.press("Enter")
+    expect(pins.nth(3)).to_have_class(re.compile(r"\bis-active\b"))
+    expect(page.locator("#results-map .map-pin.is-active")).to_have_count(1)
+    expect(rows.nth(3)).to_have_class(re.compile(r"\bis-active\b"))
+
+    # A pin is reachable from the keyboard and Enter on it does what a click does.
+    pins.nth(0).focus()
+    page.keyboard.press("Enter")
+    expect(rows.nth(0)).to_have_class(re.compile(r"\bis-active\b"))
+
+
+def test_practitioners_sharing_a_building_get_pins_that_do_not_cover_each_other(open_page, memphis):
+    page = open_page("/search/?zip=38117&radius=25&certification=art&certification=graston")
+    expect(page.locator("#results-map .map-pin")).to_have_count(5)
+    numbers = {
+        name: page.locator("li.result", has_text=name).get_attribute("data-number")
+        for name in ("Morgan Foster", "Taylor Foster")
+    }
+    boxes = [
+        page.locator(f'#results-map .map-pin[data-number="{number}"]').bounding_box()
+        for number in numbers.values()
+    ]
+    a, b = boxes
+    overlap_x = min(a["x"] + a["width"], b["x"] + b["width"]) - max(a["x"], b["x"])
+    overlap_y = min(a["y"] + a["height"], b["y"] + b["height"]) - max(a["y"], b["y"])
+    assert overlap_x <= 0 or overlap_y <= 0, boxes
+    # Both stay clickable: each one highlights its own row.
+    for name, number in numbers.items():
+        page.locator(f'#results-map .map-pin[data-number="{number}"]').click()
+        expect(page.locator("li.result.is-active")).to_contain_text(name)
+
+
+def test_use_my_location_with_permission_searches_near_the_position(open_page, memphis):
+    centroid = geo.zip_centroid("38117")
+    page = open_page(
+        "/",
+        permissions=["geolocation"],
+        geolocation={"latitude": centroid.latitude, "longitude": centroid.longitude},
+    )
+    page.get_by_label("Active Release Techniques (ART)", exact=True).check()
+    page.get_by_label("Graston Technique", exact=True).check()
+    page.get_by_role("button", name="Use my location").click()
+    page.wait_for_url(re.compile(r"/search/\?.*lat="))
+
+    params = query(page)
+    assert float(params["lat"][0]) == pytest.approx(centroid.latitude, abs=1e-4)
+    assert float(params["lon"][0]) == pytest.approx(centroid.longitude, abs=1e-4)
+    assert params["certification"] == ["art", "graston"]
+    expect(page.get_by_role("heading", name=re.compile("of your location"))).to_be_visible()
+    assert row_names(page) == expected_names()
+
+
+def test_use_my_location_refused_says_so_and_the_zip_field_still_searches(open_page, memphis):
+    page = open_page("/")  # no geolocation permission granted: the browser refuses
+    page.get_by_role("button", name="Use my location").click()
+    status = page.locator("#locate-status")
+    expect(status).to_contain_text("permission was refused")
+    expect(status).to_contain_text("Enter a ZIP code")
+    assert urlsplit(page.url).path == "/"
+
+    zip_field = page.get_by_label("ZIP code")
+    expect(zip_field).to_be_editable()
+    zip_field.fill("38117")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("ol.results li.result").first).to_be_visible()
+
+
+def test_an_unknown_zip_shows_the_message_next_to_the_field(open_page, memphis):
+    page = open_page("/")
+    page.get_by_label("ZIP code").fill("00000")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("#zip-error")).to_contain_text("00000 was not found")
+    expect(page.get_by_label("ZIP code")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("ZIP code")).to_have_value("00000")
+    expect(page.locator("#results-map")).to_have_count(0)
+
+
+def test_on_a_phone_the_list_comes_first_then_the_map_and_nothing_is_cut_off(open_page, memphis):
+    page = open_page(
+        "/search/?zip=38117&radius=25&certification=art&certification=graston", **PHONE
+    )
+    expect(page.locator("#results-map .map-pin")).to_have_count(5)
+    width = page.evaluate("window.innerWidth")
+    assert width == 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+    list_box = page.locator("ol.results").bounding_box()
+    map_box = page.locator("#results-map").bounding_box()
+    assert map_box["y"] >= list_box["y"] + list_box["height"]
+    for box in (list_box, map_box):
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width
+    for element in page.locator("li.result, .search-form, .results-summary").all():
+        box = element.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width
+    shot(page, "memphis-results-phone")
+
+
+def test_changing_a_filter_keeps_the_others_and_the_back_button_returns(open_page, memphis):
+    page = open_page("/")
+    search_memphis_art_and_graston(page)
+    first_url = page.url
+    expect(page.locator("ol.results li.result")).to_have_count(5)
+
+    page.get_by_label("Within", exact=True).select_option("50")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.wait_for_url(re.compile(r"radius=50"))
+    params = query(page)
+    assert params["zip"] == ["38117"]
+    assert params["certification"] == ["art", "graston"]
+    assert row_names(page) == expected_names(50)
+    assert "Quinn Alvarez" in row_names(page)
+
+    page.go_back()
+    page.wait_for_url(first_url)
+    expect(page.get_by_label("Within", exact=True)).to_have_value("25")
+    expect(page.locator("ol.results li.result")).to_have_count(5)
+
+
+def test_without_javascript_the_search_still_works(open_page, memphis):
+    page = open_page("/", java_script_enabled=False)
+    expect(page.get_by_role("button", name="Use my location")).to_be_hidden()
+    search_memphis_art_and_graston(page)
+    assert row_names(page) == expected_names()
+    expect(page.locator("#results-map-panel")).to_be_hidden()
+    profile_link = page.locator("li.result").first.get_by_role("link", name=re.compile("^Profile"))
+    expect(profile_link).to_be_visible()
