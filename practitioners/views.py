@@ -5,11 +5,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
 
+from . import curation
 from .filters import PractitionerFilter
+from .forms import ListingSubmissionForms, ReportForm
 from .models import Location, Practitioner
+from .ratelimit import rate_limited
 from .search import run_search
 
 
@@ -62,3 +65,51 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception as error:  # any database failure means "not healthy", never a 500 page
         return JsonResponse({"status": "error", "detail": str(error)[:200]}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+# --- Public curation forms: "List your practice" and "Report a problem" ---------------------
+
+
+@require_http_methods(["GET", "POST"])
+@rate_limited
+def submit_listing(request: HttpRequest) -> HttpResponse:
+    forms = ListingSubmissionForms(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if forms.is_spam():
+            return redirect("practitioners:submit-thanks")
+        if forms.is_valid():
+            curation.submit_listing(submission=forms.to_submission())
+            return redirect("practitioners:submit-thanks")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "practitioners/submit.html", {"forms": forms}, status=status)
+
+
+@require_GET
+def submit_thanks(request: HttpRequest) -> HttpResponse:
+    return render(request, "practitioners/submit_thanks.html")
+
+
+@require_http_methods(["GET", "POST"])
+@rate_limited
+def report_listing(request: HttpRequest, slug: str) -> HttpResponse:
+    practitioner = get_object_or_404(Practitioner.objects.published(), slug=slug)
+    form = ReportForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if form.is_spam():
+            return redirect("practitioners:report-thanks", slug=slug)
+        if form.is_valid():
+            curation.report_problem(practitioner=practitioner, **form.cleaned_data_for_report())
+            return redirect("practitioners:report-thanks", slug=slug)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "practitioners/report.html",
+        {"practitioner": practitioner, "form": form},
+        status=status,
+    )
+
+
+@require_GET
+def report_thanks(request: HttpRequest, slug: str) -> HttpResponse:
+    practitioner = get_object_or_404(Practitioner.objects.published(), slug=slug)
+    return render(request, "practitioners/report_thanks.html", {"practitioner": practitioner})

@@ -1,0 +1,17 @@
+"""The curation work queue on the admin index page."""
+
+from __future__ import annotations
+
+from django import template
+
+from .. import curation
+
+register = template.Library()
+
+
+@register.inclusion_tag("admin/practitioners/dashboard.html", takes_context=True)
+def curation_dashboard(context) -> dict:
+    request = context.get("request")
+    if request is None or not request.user.has_perm("practitioners.view_practitioner"):
+        return {"counts": None}
+    return {"counts": curation.curation_counts()}
