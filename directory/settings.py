@@ -181,8 +181,15 @@ SEARCH_MAX_RADIUS_MI = 500
 # "more than N" instead of an exact number.
 SEARCH_COUNT_CAP = env_int("SEARCH_COUNT_CAP", 1000)
 
-# Geocoding (see practitioners/geocoding.py). "zip" never leaves the machine.
-GEOCODER = env_str("GEOCODER", "zip")
+# Geocoding (see practitioners/geocoding.py and the README). "zip" (the offline ZIP centroid)
+# never leaves the machine: it is the default with DEBUG on (development, the demo) and always
+# under the tests, which point an online provider at their own loopback server when they need one.
+# Production defaults to Nominatim.
+GEOCODER = "zip" if TESTING else env_str("GEOCODER", "zip" if DEBUG else "nominatim").lower()
+if GEOCODER not in {"nominatim", "photon", "pelias", "zip"}:
+    raise ImproperlyConfigured(
+        f"GEOCODER must be nominatim, photon, pelias or zip, not {GEOCODER!r}"
+    )
 GEOCODER_DOMAIN = env_str("GEOCODER_DOMAIN")
 GEOCODER_SCHEME = env_str("GEOCODER_SCHEME", "https")
 GEOCODER_USER_AGENT = env_str("GEOCODER_USER_AGENT", "practitioner-locator")

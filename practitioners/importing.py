@@ -151,6 +151,7 @@ class ImportReport:
     dry_run: bool = False
     written: bool = False
     pending_geocode_ids: list[int] = field(default_factory=list)
+    geocoding: object = None  # geocoding.GeocodeSummary, once new addresses were geocoded
 
     def summary(self) -> str:
         verb = "would be" if not self.written else "were"
@@ -365,13 +366,14 @@ def _new_location(practitioner_id: int, record: LocationRecord, source: str) -> 
         phone=record.phone,
         source=source,
     )
+    from .geocoding import normalised_address, place_at_zip_centroid
+
     if record.latitude is not None:
         location.latitude, location.longitude = record.latitude, record.longitude
         location.precision = Location.Precision.PROVIDED
         location.geocode_status = Location.GeocodeStatus.OK
+        location.geocoded_address = normalised_address(location)  # a later move re-geocodes
     else:
-        from .geocoding import place_at_zip_centroid
-
         place_at_zip_centroid(location)
     return location
 
@@ -523,9 +525,11 @@ def import_practitioners(
     dry_run: bool = False,
     skip_bad_rows: bool = False,
     progress: Callable[[int], None] | None = None,
+    geocode: bool = True,
 ) -> ImportReport:
     """Import a practitioners CSV. Writes nothing if any row is bad (unless ``skip_bad_rows``)
-    or on a dry run; the report says what was, or would have been, done."""
+    or on a dry run; the report says what was, or would have been, done. New clinics without
+    coordinates are then geocoded (``geocode=False`` leaves them pending for the command)."""
     report = ImportReport(dry_run=dry_run)
     header, rows = read_csv(stream)
     missing = missing_columns(header)
@@ -544,6 +548,17 @@ def import_practitioners(
         return report
     report.written = True
     report.pending_geocode_ids = pending_geocode
+    if pending_geocode and geocode:
+        # After the commit, so a slow provider holds no locks; if it is stopped, the rest stay
+        # pending for `manage.py geocode_locations`. The new ids are one range (bulk insert).
+        from .geocoding import geocode_locations
+
+        report.geocoding = geocode_locations(
+            queryset=Location.objects.filter(
+                pk__range=(min(pending_geocode), max(pending_geocode)),
+                geocode_status=Location.GeocodeStatus.PENDING,
+            )
+        )
     return report
 
 
