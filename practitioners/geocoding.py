@@ -32,7 +32,7 @@ from urllib.error import HTTPError, URLError
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 from geopy import exc as geopy_exc
@@ -610,5 +610,26 @@ def _save_chunk(
             location.updated_at = now
             kept.append(location)
             summary.count(outcome)
-        Location.objects.bulk_update(kept, GEOCODE_FIELDS)
+        _update_geocode_fields(kept)
         Location.history.bulk_history_create(kept, update=True, default_change_reason="geocoded")
+
+
+def _update_geocode_fields(locations: list[Location]) -> None:
+    """One parameterised UPDATE sent for all rows at once (``executemany``). Django's
+    ``bulk_update`` builds a CASE per field per row, ten times slower here than the HTTP itself."""
+    if not locations:
+        return
+    fields = [Location._meta.get_field(name) for name in GEOCODE_FIELDS]
+    quote = connection.ops.quote_name
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(
+        quote(Location._meta.db_table),
+        ", ".join(f"{quote(field.column)} = %s" for field in fields),
+        quote(Location._meta.pk.column),
+    )
+    rows = [
+        [field.get_db_prep_save(getattr(loc, field.attname), connection) for field in fields]
+        + [loc.pk]
+        for loc in locations
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)

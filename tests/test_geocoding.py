@@ -6,6 +6,7 @@ geopy's real clients talk to our own loopback server (tests/geocoder_server.py),
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from practitioners import geocoding
 from practitioners.geocoding import (
@@ -427,6 +429,10 @@ def test_bulk_geocoding_counts_every_kind_of_outcome(online):
     assert summary.cached == 1 and summary.requests == 4
     assert "2 ok, 2 zip fallback, 1 failed, 1 cached" in summary.line()
     assert Location.objects.filter(geocode_status=Location.GeocodeStatus.FAILED).count() == 1
+    geocoded = Location.objects.filter(address_line1="1 A St").first()
+    assert (geocoded.latitude, geocoded.longitude) == NEAR_38117
+    assert abs(geocoded.geocoded_at - timezone.now()) < dt.timedelta(minutes=1)
+    assert geocoded.history.first().history_change_reason == "geocoded"
 
 
 def test_bulk_geocoding_stops_when_the_provider_keeps_failing(online):
