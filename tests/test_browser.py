@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from practitioners import geo
 from practitioners.models import Location, Practitioner, PractitionerCertification
@@ -53,13 +54,22 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(django_db_setup, django_db_blocker) -> Iterator[Browser]:
     # Playwright's sync API keeps an event loop running in this thread; Django would otherwise
     # refuse the ORM calls the tests make while it runs.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with django_db_blocker.unblock():
+        outer = connections[DEFAULT_DB_ALIAS]
+    serialized = getattr(outer, "_test_serialized_contents", None)
     try:
         with sync_playwright() as playwright:
+            # With that loop running, Django hands this thread a new connection object (its
+            # connection storage is per async context), which lacks the snapshot of the
+            # migrated reference data that serialized_rollback restores after each flush.
+            inner = connections[DEFAULT_DB_ALIAS]
+            if serialized is not None and inner is not outer:
+                inner._test_serialized_contents = serialized
             chromium = playwright.chromium.launch(
                 executable_path=CHROMIUM,
                 headless=True,
@@ -75,6 +85,13 @@ def browser() -> Iterator[Browser]:
             )
             yield chromium
             chromium.close()
+            # The last test's flush emptied the tables: leave the reference data as found, for
+            # transactional tests in other files that run after these.
+            if serialized is not None:
+                with django_db_blocker.unblock():
+                    inner.creation.deserialize_db_from_string(serialized)
+            # Close that connection here, or PostgreSQL cannot drop the test database later.
+            connections.close_all()
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
