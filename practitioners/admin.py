@@ -17,7 +17,6 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.core.validators import URLValidator
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -25,10 +24,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from import_export.admin import ExportMixin
+from import_export.admin import ExportActionMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import curation, geocoding
+from .forms import HttpURLField
 from .importing import import_practitioners
 from .models import (
     Certification,
@@ -45,16 +45,22 @@ from .resources import PractitionerResource
 
 IMPORT_DIR = Path(tempfile.gettempdir()) / "practitioner-imports"
 DUPLICATES_PER_PAGE = 50
+ADDRESS_FIELDS = {"address_line1", "address_line2", "city", "state", "postal_code"}
 
 
 def osm_link(latitude: float | None, longitude: float | None) -> str:
     if latitude is None or longitude is None:
         return "-"
+    lat, lon = f"{latitude:.6f}", f"{longitude:.6f}"
     return format_html(
-        '<a href="https://www.openstreetmap.org/?mlat={lat}&amp;mlon={lon}#map=17/{lat}/{lon}" '
-        'target="_blank" rel="noopener">Check the pin on OpenStreetMap ({lat:.5f}, {lon:.5f})</a>',
-        lat=latitude,
-        lon=longitude,
+        '<a href="https://www.openstreetmap.org/?mlat={}&amp;mlon={}#map=17/{}/{}" '
+        'target="_blank" rel="noopener">Check the pin on OpenStreetMap ({}, {})</a>',
+        lat,
+        lon,
+        lat,
+        lon,
+        lat,
+        lon,
     )
 
 
@@ -223,9 +229,18 @@ class DuplicateFilter(admin.SimpleListFilter):
 # --- Forms and inlines ------------------------------------------------------------------------
 
 
+def https_formfield(field: models.Field, **kwargs) -> forms.Field | None:
+    if isinstance(field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return field.formfield(**kwargs)
+
+
 class PractitionerAdminForm(forms.ModelForm):
+    website = HttpURLField(max_length=300, required=False, assume_scheme="https")
+
     class Meta:
         model = Practitioner
+        formfield_callback = https_formfield
         fields = [
             "name",
             "credentials",
@@ -243,14 +258,6 @@ class PractitionerAdminForm(forms.ModelForm):
             "external_id",
         ]
 
-    def clean_website(self) -> str:
-        website = self.cleaned_data.get("website", "")
-        if website:
-            URLValidator(schemes=["http", "https"], message="Only http:// and https:// addresses.")(
-                website
-            )
-        return website
-
 
 class LocationAdminForm(forms.ModelForm):
     class Meta:
@@ -267,6 +274,13 @@ class LocationAdminForm(forms.ModelForm):
             "latitude",
             "longitude",
         ]
+
+    def save(self, commit: bool = True) -> Location:
+        # A new address makes the old pin doubtful: pending, so the geocoder looks again.
+        typed = {"latitude", "longitude"} & set(self.changed_data)
+        if self.instance.pk and ADDRESS_FIELDS & set(self.changed_data) and not typed:
+            self.instance.geocode_status = Location.GeocodeStatus.PENDING
+        return super().save(commit)
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -423,7 +437,7 @@ class ImportUploadForm(forms.Form):
 
 
 @admin.register(Practitioner)
-class PractitionerAdmin(ExportMixin, SimpleHistoryAdmin):
+class PractitionerAdmin(ExportActionMixin, SimpleHistoryAdmin):
     form = PractitionerAdminForm
     resource_classes = [PractitionerResource]
     import_export_change_list_template = "admin/practitioners/practitioner/change_list_tools.html"
@@ -739,6 +753,11 @@ class PractitionerAdmin(ExportMixin, SimpleHistoryAdmin):
         count = locations.count()
         geocoding.geocode_locations(queryset=locations, force=True)
         self.message_user(request, f"Re-geocoded {count} clinic(s).")
+
+    def get_valid_export_item_pks(self, request: HttpRequest) -> list[str]:
+        # The library's default lists every pk in the table; the ids posted are enough, as
+        # the export queryset (the admin's own) still decides what may be exported.
+        return [pk for pk in request.POST.getlist("export_items") if pk.isdigit()]
 
     # Extra pages: possible duplicates and the CSV import
 

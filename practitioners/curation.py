@@ -82,7 +82,7 @@ def _with_history_user(instance, user: User | None, reason: str = ""):
 def publish(*, practitioners: QuerySet[Practitioner], user: User | None = None) -> PublishOutcome:
     """Publish every listing that has a clinic and a profession; say why for the others."""
     outcome = PublishOutcome()
-    rows = practitioners.select_for_update().annotate(
+    rows = practitioners.select_for_update(of=("self",)).annotate(
         has_location=Exists(Location.objects.filter(practitioner_id=OuterRef("pk")))
     )
     to_update = []
@@ -123,7 +123,9 @@ def publish_one(*, practitioner: Practitioner, user: User | None = None) -> None
 def suspend(*, practitioners: QuerySet[Practitioner], reason: str, user: User | None = None) -> int:
     """Take listings off the public site, recording why. Returns how many changed."""
     reason = reason.strip()[:200]
-    rows = list(practitioners.exclude(status=Practitioner.Status.SUSPENDED).select_for_update())
+    rows = list(
+        practitioners.exclude(status=Practitioner.Status.SUSPENDED).select_for_update(of=("self",))
+    )
     for practitioner in rows:
         practitioner.status = Practitioner.Status.SUSPENDED
         practitioner.status_reason = reason

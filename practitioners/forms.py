@@ -35,6 +35,13 @@ phone_validator = RegexValidator(
 )
 
 
+class HttpURLField(forms.URLField):
+    """A web address people can safely click: http or https only (no javascript:, data:...)."""
+
+    default_validators = [http_url_validator]
+    default_error_messages = {"invalid": http_url_validator.message}
+
+
 class HoneypotMixin(forms.Form):
     """A field hidden from people (and from screen readers); a bot that fills it in is treated
     as if its post succeeded, and nothing is saved."""
@@ -65,9 +72,7 @@ class SubmissionForm(HoneypotMixin):
     )
     phone = forms.CharField(max_length=30, required=False, validators=[phone_validator])
     email = forms.EmailField(max_length=254, required=False)
-    website = forms.URLField(
-        max_length=300, required=False, assume_scheme="https", validators=[http_url_validator]
-    )
+    website = HttpURLField(max_length=300, required=False, assume_scheme="https")
     bio = forms.CharField(
         max_length=5000,
         required=False,

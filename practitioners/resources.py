@@ -80,23 +80,43 @@ def export_rows(practitioner: Practitioner) -> list[list]:
     return rows
 
 
-class PractitionerResource(resources.Resource):
-    """Declares the importer's columns so the admin's export form can list them."""
+class PractitionerResource(resources.ModelResource):
+    """Declares the importer's columns (so the admin's export form lists them); the rows
+    themselves come from :func:`export_rows`."""
+
+    external_id = Field(attribute=None, column_name="external_id")
+    name = Field(attribute=None, column_name="name")
+    credentials = Field(attribute=None, column_name="credentials")
+    profession = Field(attribute=None, column_name="profession")
+    certifications = Field(attribute=None, column_name="certifications")
+    location_name = Field(attribute=None, column_name="location_name")
+    address_line1 = Field(attribute=None, column_name="address_line1")
+    address_line2 = Field(attribute=None, column_name="address_line2")
+    city = Field(attribute=None, column_name="city")
+    state = Field(attribute=None, column_name="state")
+    postal_code = Field(attribute=None, column_name="postal_code")
+    latitude = Field(attribute=None, column_name="latitude")
+    longitude = Field(attribute=None, column_name="longitude")
+    phone = Field(attribute=None, column_name="phone")
+    website = Field(attribute=None, column_name="website")
+    email = Field(attribute=None, column_name="email")
+    accepting_new_patients = Field(attribute=None, column_name="accepting_new_patients")
+    telehealth = Field(attribute=None, column_name="telehealth")
+    bio = Field(attribute=None, column_name="bio")
+    status = Field(attribute=None, column_name="status")
+    npi = Field(attribute=None, column_name="npi")
 
     class Meta:
         model = Practitioner
+        fields = EXPORT_COLUMNS
         export_order = EXPORT_COLUMNS
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        for column in EXPORT_COLUMNS:
-            self.fields[column] = Field(attribute=None, column_name=column)
 
     @staticmethod
     def prepare(queryset: QuerySet[Practitioner]) -> QuerySet[Practitioner]:
         """Everything a row needs, in a fixed number of queries per chunk."""
         return (
             queryset.select_related("profession")
+            .prefetch_related(None)  # the admin's own prefetches would clash with these
             .prefetch_related(
                 Prefetch("locations", queryset=Location.objects.order_by("pk")),
                 Prefetch(

@@ -1,0 +1,657 @@
+"""The admin as staff use it: changelists and filters, change forms, actions, history, the
+duplicates page, CSV import and export, the dashboard. Driven with the test client."""
+
+import datetime as dt
+import io
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from practitioners import curation, geo
+from practitioners.importing import COLUMNS, import_practitioners
+from practitioners.models import (
+    ListingReport,
+    Location,
+    Practitioner,
+    PractitionerCertification,
+    TaxonomyMapping,
+)
+from practitioners.resources import PractitionerResource, escape_formula
+from tests.factories import LocationFactory, PractitionerFactory, practitioner_at, profession
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/practitioners/practitioner/"
+
+
+@pytest.fixture
+def staff(db):
+    return get_user_model().objects.create_superuser("curator", "c@example.com", "pw")
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    client.force_login(staff)
+    return client
+
+
+def listed_names(response) -> list[str]:
+    html = response.content.decode()
+    return re.findall(r'<th class="field-name"><a href="[^"]+">([^<]+)</a>', html)
+
+
+def messages_of(response) -> str:
+    return " ".join(str(m) for m in response.context["messages"])
+
+
+@pytest.fixture
+def listings():
+    """Three listings that differ in every way the filters look at."""
+    today = timezone.localdate()
+    alpha = practitioner_at(35.11, -89.90, name="Alpha Published", certifications=["art"])
+    alpha.certification_records.update(verified_on=today, verification_source="ART directory")
+    beta = PractitionerFactory(
+        name="Beta Pending",
+        status=Practitioner.Status.PENDING,
+        profession=profession("physical-therapist"),
+        phone="601-555-0100",
+    )
+    LocationFactory(
+        practitioner=beta,
+        city="Jackson",
+        state="MS",
+        postal_code="39201",
+        precision=Location.Precision.ZIP,
+        geocode_status=Location.GeocodeStatus.FAILED,
+        geocode_error="timeout",
+    )
+    PractitionerCertification.objects.create(
+        practitioner=beta, certification=curation.Certification.objects.get(slug="graston")
+    )
+    ListingReport.objects.create(practitioner=beta, kind="closed", details="Closed last week")
+    gamma = practitioner_at(
+        35.11, -89.90, name="Gamma Suspended", status="suspended", phone="(601) 555 0100"
+    )
+    return alpha, beta, gamma
+
+
+# --- Access ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        CHANGELIST,
+        CHANGELIST + "duplicates/",
+        CHANGELIST + "import-csv/",
+        CHANGELIST + "export/",
+        "/admin/practitioners/location/",
+        "/admin/",
+    ],
+)
+def test_a_user_who_is_not_staff_is_sent_to_the_login_page(client, url):
+    user = get_user_model().objects.create_user("visitor", password="pw")
+    client.force_login(user)
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+# --- Changelist -------------------------------------------------------------------------------
+
+
+def test_the_changelist_shows_what_staff_need_at_a_glance(staff_client, listings):
+    response = staff_client.get(CHANGELIST)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert sorted(listed_names(response)) == ["Alpha Published", "Beta Pending", "Gamma Suspended"]
+    for text in ("Active Release Techniques (ART)", "Jackson, MS", "Pending review", "never"):
+        assert text in html
+    assert "Failed (will retry) / zip" in html
+    assert "Import CSV" in html and "Possible duplicates" in html and "Export" in html
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("status__exact=pending", ["Beta Pending"]),
+        ("certification=graston", ["Beta Pending"]),
+        ("state=MS", ["Beta Pending"]),
+        ("verification=due", ["Beta Pending"]),
+        ("verification=never", ["Beta Pending"]),
+        ("geocode_status=failed", ["Beta Pending"]),
+        ("precision=provided", ["Alpha Published", "Gamma Suspended"]),
+        ("reports=open", ["Beta Pending"]),
+        ("duplicates=yes", ["Beta Pending", "Gamma Suspended"]),
+        ("q=39201", ["Beta Pending"]),
+        ("q=Alpha", ["Alpha Published"]),
+    ],
+)
+def test_each_changelist_filter_and_the_search_find_the_right_listings(
+    staff_client, listings, query, expected
+):
+    response = staff_client.get(f"{CHANGELIST}?{query}")
+    assert response.status_code == 200
+    assert sorted(listed_names(response)) == expected
+
+
+def test_the_changelist_runs_a_fixed_number_of_queries_whatever_the_page_size(
+    staff_client, django_assert_max_num_queries
+):
+    def make(n: int) -> None:
+        for _ in range(n):
+            listing = practitioner_at(35.11, -89.90, certifications=["art", "graston"])
+            LocationFactory(practitioner=listing)
+            ListingReport.objects.create(practitioner=listing, kind="other")
+
+    def count_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = staff_client.get(CHANGELIST)
+        assert response.status_code == 200
+        return len(queries)
+
+    make(2)
+    small = count_queries()
+    make(38)
+    with django_assert_max_num_queries(small):
+        response = staff_client.get(CHANGELIST)
+    assert len(listed_names(response)) == 40
+    assert count_queries() == small
+
+
+# --- Change form ------------------------------------------------------------------------------
+
+
+def test_the_change_form_shows_clinics_certifications_reports_map_and_duplicates(
+    staff_client, listings
+):
+    _, beta, _ = listings
+    response = staff_client.get(f"{CHANGELIST}{beta.pk}/change/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "39201" in html  # the clinic inline
+    assert "Graston Technique" in html  # the certification inline
+    assert "Closed last week" in html  # the report, next to the listing
+    assert "openstreetmap.org/?mlat=" in html
+    assert "Gamma Suspended" in html and "same phone" in html
+    assert "Nothing on this listing came from the NPI registry" in html
+
+
+def test_the_change_form_says_which_fields_came_from_nppes_and_which_staff_corrected(
+    staff_client,
+):
+    listing = practitioner_at(35.11, -89.90, name="Jane Q. Roe", phone="901-555-0000")
+    listing.source = Practitioner.Source.NPPES
+    listing.source_updated_on = dt.date(2026, 3, 1)
+    listing.nppes_values = {"name": "Jane Q. Roe", "phone": "901-555-9999"}
+    listing.save()
+    html = staff_client.get(f"{CHANGELIST}{listing.pk}/change/").content.decode()
+    assert "NPPES record last updated 2026-03-01" in html
+    assert re.search(r"<td>name</td><td>Jane Q. Roe</td><td>as NPPES</td>", html)
+    assert re.search(r"<td>phone</td><td>901-555-9999</td><td>corrected by staff</td>", html)
+
+
+def change_form_data(practitioner: Practitioner, **overrides) -> dict[str, str]:
+    """What the change form posts back when nothing is edited (no inline rows)."""
+    data = {
+        "name": practitioner.name,
+        "credentials": practitioner.credentials,
+        "profession": str(practitioner.profession_id or ""),
+        "npi": practitioner.npi,
+        "slug": practitioner.slug,
+        "status": practitioner.status,
+        "status_reason": practitioner.status_reason,
+        "phone": practitioner.phone,
+        "email": practitioner.email,
+        "website": practitioner.website,
+        "bio": practitioner.bio,
+        "external_id": practitioner.external_id,
+        "accepting_new_patients": "on",
+        "_save": "Save",
+    }
+    for prefix in ("locations", "certification_records", "reports"):
+        data.update(
+            {
+                f"{prefix}-TOTAL_FORMS": "0",
+                f"{prefix}-INITIAL_FORMS": "0",
+                f"{prefix}-MIN_NUM_FORMS": "0",
+                f"{prefix}-MAX_NUM_FORMS": "1000",
+            }
+        )
+    data.update(overrides)
+    return data
+
+
+def test_publishing_from_the_change_form_without_a_clinic_is_refused_with_the_reason(
+    staff_client,
+):
+    listing = PractitionerFactory(status=Practitioner.Status.PENDING)
+    response = staff_client.post(
+        f"{CHANGELIST}{listing.pk}/change/",
+        change_form_data(listing, status="published"),
+        follow=True,
+    )
+    assert "Not published: it has no clinic location" in messages_of(response)
+    assert Practitioner.objects.get(pk=listing.pk).status == "pending"
+
+
+def test_adding_a_listing_with_a_clinic_and_publishing_it_works_and_geocodes_the_clinic(
+    staff_client, django_capture_on_commit_callbacks
+):
+    new = Practitioner(name="New Person", slug="new-person", profession=profession())
+    data = change_form_data(new, status="published")
+    data.update(
+        {
+            "locations-TOTAL_FORMS": "1",
+            "locations-0-address_line1": "1 Main St",
+            "locations-0-city": "Memphis",
+            "locations-0-state": "TN",
+            "locations-0-postal_code": "38103",
+        }
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(f"{CHANGELIST}add/", data, follow=True)
+    assert response.status_code == 200, response.content.decode()[:2000]
+    listing = Practitioner.objects.get(slug="new-person")
+    assert listing.status == "published"
+    location = listing.locations.get()
+    assert location.latitude is not None and location.geocode_status == "ok"
+    assert listing.history.latest("history_date").history_user.username == "curator"
+
+
+def test_an_invalid_npi_or_a_javascript_website_is_refused_in_the_admin(staff_client):
+    listing = practitioner_at(35.11, -89.90)
+    response = staff_client.post(
+        f"{CHANGELIST}{listing.pk}/change/",
+        change_form_data(listing, npi="1234567890", website="javascript:alert(1)"),
+    )
+    assert response.status_code == 200  # the form again, with errors
+    html = response.content.decode()
+    assert "not a valid NPI" in html and "http:// or https://" in html
+    assert Practitioner.objects.get(pk=listing.pk).npi == ""
+
+
+def test_a_report_is_resolved_next_to_the_listing(staff_client, staff, listings):
+    _, beta, _ = listings
+    report = beta.reports.get()
+    data = change_form_data(beta)
+    data.update(
+        {
+            "reports-TOTAL_FORMS": "1",
+            "reports-INITIAL_FORMS": "1",
+            "reports-0-id": str(report.pk),
+            "reports-0-practitioner": str(beta.pk),
+            "reports-0-resolution_note": "Confirmed closed; suspended",
+            "reports-0-resolve": "on",
+        }
+    )
+    location = beta.locations.get()
+    for name in ("name", "address_line1", "address_line2", "city", "state", "postal_code"):
+        data[f"locations-0-{name}"] = getattr(location, name)
+    data.update(
+        {
+            "locations-TOTAL_FORMS": "1",
+            "locations-INITIAL_FORMS": "1",
+            "locations-0-id": str(location.pk),
+            "locations-0-practitioner": str(beta.pk),
+            "locations-0-phone": location.phone,
+            "locations-0-latitude": str(location.latitude),
+            "locations-0-longitude": str(location.longitude),
+        }
+    )
+    response = staff_client.post(f"{CHANGELIST}{beta.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    report.refresh_from_db()
+    assert report.resolved_at is not None
+    assert (report.resolved_by, report.resolution_note) == (staff, "Confirmed closed; suspended")
+
+
+def test_the_history_page_shows_who_changed_what(staff_client, staff):
+    listing = practitioner_at(35.11, -89.90, status="pending")
+    curation.publish_one(practitioner=listing, user=staff)
+    response = staff_client.get(f"{CHANGELIST}{listing.pk}/history/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "curator" in html and "Published" in html
+
+
+# --- Actions ----------------------------------------------------------------------------------
+
+
+def run_action(client, action: str, ids: list[int], url: str = CHANGELIST, **extra):
+    data = {"action": action, "_selected_action": [str(i) for i in ids], **extra}
+    return client.post(url, data, follow=True)
+
+
+def test_the_publish_action_publishes_complete_listings_and_says_why_it_refused_others(
+    staff_client,
+):
+    ready = practitioner_at(35.11, -89.90, name="Ready", status="pending")
+    no_clinic = PractitionerFactory(name="No Clinic", status="pending")
+    response = run_action(staff_client, "publish_selected", [ready.pk, no_clinic.pk])
+    text = messages_of(response)
+    assert "Published 1 listing(s)." in text
+    assert "Not published: No Clinic, DC — it has no clinic location" in text
+    assert Practitioner.objects.get(pk=ready.pk).status == "published"
+    assert Practitioner.objects.get(pk=no_clinic.pk).status == "pending"
+
+
+def test_the_suspend_action_asks_for_a_reason_then_suspends(staff_client):
+    listing = practitioner_at(35.11, -89.90)
+    page = run_action(staff_client, "suspend_selected", [listing.pk])
+    assert "Reason" in page.content.decode()
+    assert Practitioner.objects.get(pk=listing.pk).status == "published"
+    response = run_action(
+        staff_client, "suspend_selected", [listing.pk], apply="1", text="Practice closed"
+    )
+    assert "Suspended 1 listing(s)" in messages_of(response)
+    listing.refresh_from_db()
+    assert (listing.status, listing.status_reason) == ("suspended", "Practice closed")
+
+
+def test_the_verify_action_records_today_the_staff_member_and_the_source(staff_client, staff):
+    listing = practitioner_at(35.11, -89.90, certifications=["art"])
+    run_action(staff_client, "verify_selected", [listing.pk])  # the question
+    response = run_action(
+        staff_client, "verify_selected", [listing.pk], apply="1", text="ART provider directory"
+    )
+    assert "Marked 1 certification record(s) verified today." in messages_of(response)
+    record = listing.certification_records.get()
+    assert (record.verified_on, record.verified_by, record.verification_source) == (
+        timezone.localdate(),
+        staff,
+        "ART provider directory",
+    )
+    queue = staff_client.get(f"{CHANGELIST}?verification=due")
+    assert listed_names(queue) == []
+
+
+def test_the_regeocode_action_geocodes_the_clinics_again(staff_client, listings):
+    _, beta, _ = listings
+    response = run_action(staff_client, "regeocode_selected", [beta.pk])
+    assert "Re-geocoded 1 clinic(s)." in messages_of(response)
+    location = beta.locations.get()
+    assert location.geocode_status == "ok" and location.geocode_error == ""
+
+
+def test_the_export_action_and_page_offer_the_import_columns(staff_client, listings):
+    response = staff_client.get(f"{CHANGELIST}export/")
+    assert response.status_code == 200
+    assert "address_line1" in response.content.decode()
+
+
+# --- Locations, certification records, reports, reference data --------------------------------
+
+
+def test_location_changelist_filters_by_geocode_status_and_precision(staff_client, listings):
+    response = staff_client.get("/admin/practitioners/location/?geocode_status__exact=failed")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "39201" in html and "38117" not in html and "timeout" in html
+    response = staff_client.get("/admin/practitioners/location/?precision__exact=zip")
+    assert "39201" in response.content.decode()
+
+
+def test_typing_coordinates_on_a_clinic_sets_a_manual_pin(staff_client, listings):
+    alpha, _, _ = listings
+    location = alpha.locations.get()
+    url = f"/admin/practitioners/location/{location.pk}/change/"
+    page = staff_client.get(url).content.decode()
+    assert "openstreetmap.org/?mlat=35.110000&amp;mlon=-89.900000" in page
+    data = {
+        "practitioner": str(alpha.pk),
+        "name": location.name,
+        "address_line1": location.address_line1,
+        "city": location.city,
+        "state": location.state,
+        "postal_code": location.postal_code,
+        "latitude": "35.1300",
+        "longitude": "-89.8000",
+    }
+    assert staff_client.post(url, data).status_code == 302
+    location.refresh_from_db()
+    assert (location.latitude, location.longitude) == (35.13, -89.8)
+    assert (location.precision, location.geocode_status) == ("manual", "manual")
+
+
+def test_coordinates_outside_the_us_are_refused_with_a_hint(staff_client, listings):
+    alpha, _, _ = listings
+    location = alpha.locations.get()
+    url = f"/admin/practitioners/location/{location.pk}/change/"
+    data = {
+        "practitioner": str(alpha.pk),
+        "address_line1": location.address_line1,
+        "city": location.city,
+        "state": location.state,
+        "postal_code": location.postal_code,
+        "latitude": "-89.8",
+        "longitude": "35.13",
+    }
+    response = staff_client.post(url, data)
+    assert response.status_code == 200
+    assert "outside the United States" in response.content.decode()
+
+
+def test_changing_a_clinic_address_in_the_admin_geocodes_it_again(
+    staff_client, listings, django_capture_on_commit_callbacks
+):
+    alpha, _, _ = listings
+    location = alpha.locations.get()
+    url = f"/admin/practitioners/location/{location.pk}/change/"
+    data = {
+        "practitioner": str(alpha.pk),
+        "address_line1": "1 Beale St",
+        "city": "Memphis",
+        "state": "TN",
+        "postal_code": "38103",
+        "latitude": str(location.latitude),
+        "longitude": str(location.longitude),
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        assert staff_client.post(url, data).status_code == 302
+    location.refresh_from_db()
+    assert location.postal_code == "38103"
+    centroid = geo.zip_centroid("38103")
+    assert location.precision == "zip" and location.geocoded_at is not None
+    assert (location.latitude, location.longitude) == (centroid.latitude, centroid.longitude)
+
+
+def test_certification_records_have_the_same_verification_queue(staff_client, listings):
+    response = staff_client.get("/admin/practitioners/practitionercertification/?verification=due")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Beta Pending" in html and "Alpha Published" not in html
+
+
+def test_open_reports_are_listed_and_resolved_with_a_note(staff_client, staff, listings):
+    report = ListingReport.objects.get()
+    url = "/admin/practitioners/listingreport/"
+    assert "Beta Pending" in staff_client.get(f"{url}?state=open").content.decode()
+    run_action(staff_client, "resolve_selected", [report.pk], url=url)
+    response = run_action(
+        staff_client, "resolve_selected", [report.pk], url=url, apply="1", text="Listing suspended"
+    )
+    assert "Resolved 1 report(s)." in messages_of(response)
+    report.refresh_from_db()
+    assert (report.resolved_by, report.resolution_note) == (staff, "Listing suspended")
+
+
+def test_taxonomy_mappings_are_editable_in_the_list(staff_client):
+    mapping = TaxonomyMapping.objects.order_by("pk").first()
+    response = staff_client.get("/admin/practitioners/taxonomymapping/")
+    assert response.status_code == 200
+    assert 'name="form-0-profession"' in response.content.decode()
+    assert mapping is not None
+
+
+def test_the_admin_index_shows_the_curation_work_queue(staff_client, listings):
+    response = staff_client.get("/admin/")
+    html = response.content.decode()
+    assert "Curation work queue" in html
+    counts = response.context["counts"]
+    assert (counts.pending_review, counts.verification_due, counts.open_reports) == (1, 1, 1)
+    assert "?status__exact=pending" in html and "?verification=due" in html
+
+
+# --- Duplicates -------------------------------------------------------------------------------
+
+
+def test_the_duplicates_page_lists_pairs_and_dismissing_one_hides_it(staff_client, listings):
+    _, beta, gamma = listings
+    page = staff_client.get(f"{CHANGELIST}duplicates/")
+    html = page.content.decode()
+    assert "Beta Pending" in html and "Gamma Suspended" in html and "same phone" in html
+    response = staff_client.post(
+        f"{CHANGELIST}duplicates/",
+        {"first": beta.pk, "second": gamma.pk, "decision": "dismiss"},
+        follow=True,
+    )
+    assert "marked as different" in messages_of(response)
+    assert "No possible duplicates." in response.content.decode()
+
+
+def test_merging_from_the_duplicates_page_keeps_one_listing_with_both_clinics(
+    staff_client, listings
+):
+    _, beta, gamma = listings
+    staff_client.post(
+        f"{CHANGELIST}duplicates/",
+        {"first": beta.pk, "second": gamma.pk, "decision": "keep_first"},
+    )
+    assert not Practitioner.objects.filter(pk=gamma.pk).exists()
+    assert Practitioner.objects.get(pk=beta.pk).locations.count() == 2
+
+
+# --- CSV import and export ----------------------------------------------------------------------
+
+
+HEADER = ",".join(COLUMNS)
+
+
+def csv_row(external_id: str, name: str, **values) -> str:
+    row = {
+        "external_id": external_id,
+        "name": name,
+        "profession": "chiropractor",
+        "certifications": "art",
+        "address_line1": "10 Main St",
+        "city": "Memphis",
+        "state": "TN",
+        "postal_code": "38103",
+        "status": "published",
+        **values,
+    }
+    return ",".join(row.get(column, "") for column in COLUMNS)
+
+
+def upload(client, text: str, **extra):
+    file = SimpleUploadedFile("listings.csv", text.encode(), content_type="text/csv")
+    return client.post(f"{CHANGELIST}import-csv/", {"file": file, **extra})
+
+
+def test_an_admin_import_with_bad_rows_reports_each_line_and_writes_nothing(staff_client):
+    text = "\n".join(
+        [HEADER, csv_row("a1", "Good Row"), csv_row("a2", "Bad Row", profession="wizard")]
+    )
+    response = upload(staff_client, text)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert re.search(r"<td>3</td><td>unknown profession &#x27;wizard&#x27;</td>", html)
+    assert 'name="token"' not in html  # nothing to confirm
+    assert not Practitioner.objects.exists()
+
+
+def test_an_admin_import_previews_then_writes_on_confirmation(staff_client):
+    text = "\n".join([HEADER, csv_row("a1", "First Person"), csv_row("a2", "Second Person")])
+    preview = upload(staff_client, text)
+    html = preview.content.decode()
+    assert "Preview (nothing written yet)" in html and "2 rows read" in html
+    assert not Practitioner.objects.exists()
+    token = re.search(r'name="token" value="([0-9a-f]+)"', html).group(1)
+    response = staff_client.post(f"{CHANGELIST}import-csv/", {"token": token}, follow=True)
+    assert "Imported." in messages_of(response)
+    assert sorted(Practitioner.objects.values_list("name", flat=True)) == [
+        "First Person",
+        "Second Person",
+    ]
+    # The upload is used once.
+    again = staff_client.post(f"{CHANGELIST}import-csv/", {"token": token}, follow=True)
+    assert "expired" in messages_of(again)
+
+
+def test_an_admin_import_can_skip_bad_rows(staff_client):
+    text = "\n".join([HEADER, csv_row("a1", "Good Row"), csv_row("a2", "Bad", state="Tenn")])
+    preview = upload(staff_client, text, skip_bad_rows="on")
+    token = re.search(r'name="token" value="([0-9a-f]+)"', preview.content.decode()).group(1)
+    staff_client.post(f"{CHANGELIST}import-csv/", {"token": token, "skip_bad_rows": "1"})
+    assert list(Practitioner.objects.values_list("name", flat=True)) == ["Good Row"]
+
+
+@pytest.mark.parametrize(
+    ("value", "escaped"),
+    [
+        ('=HYPERLINK("http://evil")', '\'=HYPERLINK("http://evil")'),
+        ("+1 901 555 0100", "'+1 901 555 0100"),
+        ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("-89.9034", "-89.9034"),
+        ("Jane Roe", "Jane Roe"),
+        (-89.9, -89.9),
+    ],
+)
+def test_exports_escape_spreadsheet_formulas_but_not_numbers(value, escaped):
+    assert escape_formula(value) == escaped
+
+
+def test_an_export_has_the_import_columns_and_imports_back_unchanged(listings):
+    alpha, beta, _ = listings
+    for listing in (alpha, beta):
+        listing.external_id = f"ext-{listing.pk}"
+        listing.bio = "=cmd()"
+        listing.save()
+    dataset = PractitionerResource().export(
+        queryset=Practitioner.objects.filter(pk__in=[alpha.pk, beta.pk])
+    )
+    assert dataset.headers == [*COLUMNS, "npi"]
+    rows = dataset.dict
+    assert [r["name"] for r in rows] == ["Alpha Published", "Beta Pending"]
+    assert rows[0]["bio"] == "'=cmd()"
+    assert rows[1]["state"] == "MS" and rows[1]["certifications"] == "graston"
+    csv_text = dataset.csv.replace("'=cmd()", "=cmd()")
+    report = import_practitioners(stream=io.StringIO(csv_text), dry_run=True)
+    assert report.errors == []
+    assert (report.practitioners_unchanged, report.practitioners_created) == (2, 0)
+
+
+def export_form(**extra) -> dict:
+    fields = {f"practitionerresource_{column}": "on" for column in [*COLUMNS, "npi"]}
+    return {"format": "0", "resource": "0", **fields, **extra}
+
+
+def test_exporting_from_the_admin_downloads_the_import_columns_with_formulas_escaped(
+    staff_client, listings
+):
+    alpha, _, _ = listings
+    alpha.name = '=HYPERLINK("http://evil.example")'
+    alpha.save()
+    response = staff_client.post(f"{CHANGELIST}export/", export_form())
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    lines = response.content.decode().splitlines()
+    assert lines[0] == ",".join([*COLUMNS, "npi"])
+    assert any(line.startswith(",\"'=HYPERLINK(") or "'=HYPERLINK(" in line for line in lines)
+    assert len(lines) == 4  # header + one row per clinic
+
+
+def test_exporting_selected_listings_from_the_changelist_action(staff_client, listings):
+    _, beta, _ = listings
+    page = run_action(staff_client, "export_admin_action", [beta.pk])
+    assert page.status_code == 200
+    response = staff_client.post(f"{CHANGELIST}export/", export_form(export_items=[str(beta.pk)]))
+    lines = response.content.decode().splitlines()
+    assert len(lines) == 2 and "Beta Pending" in lines[1]
