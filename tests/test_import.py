@@ -261,3 +261,25 @@ def test_seed_demo_is_idempotent_and_answers_the_memphis_question(client):
         "/api/practitioners/?zip=38117&radius=25&certification=art&certification=graston"
     ).json()
     assert body["count"] >= 5
+
+
+def test_import_command_no_geocode_leaves_new_clinics_pending_at_their_zip(tmp_path, settings):
+    # A real provider on a port where nothing listens: any request would mark the clinic failed.
+    settings.GEOCODER = "nominatim"
+    settings.GEOCODER_DOMAIN = "127.0.0.1:9"
+    settings.GEOCODER_SCHEME = "http"
+    path = tmp_path / "practitioners.csv"
+    path.write_text(csv_text(row(latitude="", longitude="")))
+
+    call_command(
+        "import_practitioners",
+        str(path),
+        "--no-geocode",
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+    )
+
+    location = Location.objects.get()
+    assert location.geocode_status == "pending"
+    assert location.precision == "zip"
+    assert location.latitude == pytest.approx(35.11, abs=0.05)

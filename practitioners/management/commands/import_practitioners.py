@@ -24,6 +24,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--skip-bad-rows", action="store_true", help="Write the good rows even if some are bad."
         )
+        parser.add_argument(
+            "--no-geocode",
+            action="store_true",
+            help="Leave new clinics without coordinates at their ZIP centroid, pending for "
+            "`manage.py geocode_locations`, instead of geocoding them now (a public geocoder "
+            "allows about one address a second).",
+        )
 
     def handle(self, *args, **options) -> None:
         path = options["file"]
@@ -43,6 +50,7 @@ class Command(BaseCommand):
                     stream=stream,
                     dry_run=options["dry_run"],
                     skip_bad_rows=options["skip_bad_rows"],
+                    geocode=not options["no_geocode"],
                     progress=bar.update,
                 )
         except UnicodeDecodeError as error:
@@ -62,3 +70,5 @@ class Command(BaseCommand):
                 )
         elif verbosity >= 1:
             self.stdout.write(self.style.SUCCESS(report.summary()))
+        if report.geocoding is not None and verbosity >= 1:
+            self.stdout.write(f"Geocoding: {report.geocoding.line()}")
