@@ -432,6 +432,10 @@ def test_on_a_phone_the_list_comes_first_then_the_map_and_nothing_is_cut_off(ope
         assert box["x"] >= 0 and box["x"] + box["width"] <= width
     shot(page, "memphis-results-phone")
 
+    # The form is long on a phone; a link at the top goes straight to the list.
+    page.get_by_role("link", name="Go to the results").click()
+    expect(page.locator("#results-heading")).to_be_in_viewport()
+
 
 def test_changing_a_filter_keeps_the_others_and_the_back_button_returns(open_page, memphis):
     page = open_page("/")
@@ -462,3 +466,95 @@ def test_without_javascript_the_search_still_works(open_page, memphis):
     expect(page.locator("#results-map-panel")).to_be_hidden()
     profile_link = page.locator("li.result").first.get_by_role("link", name=re.compile("^Profile"))
     expect(profile_link).to_be_visible()
+
+
+# The colour arithmetic of WCAG 2.x, run on what the browser actually painted: every visible
+# text outside the map tiles, against the first opaque background behind it.
+CONTRAST_FAILURES_JS = """
+() => {
+  const parse = (c) => {
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+  };
+  const over = (top, under) => ({
+    r: top.r * top.a + under.r * (1 - top.a),
+    g: top.g * top.a + under.g * (1 - top.a),
+    b: top.b * top.a + under.b * (1 - top.a),
+  });
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c.a > 0) { layers.push(c); if (c.a >= 1) break; }
+    }
+    return layers.reverse().reduce((acc, c) => over(c, acc), { r: 255, g: 255, b: 255 });
+  };
+  const luminance = ({ r, g, b }) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const failures = [];
+  let checked = 0;
+  for (const el of document.body.querySelectorAll("*")) {
+    if (el.closest(".leaflet-control-container, .visually-hidden, script, style")) continue;
+    if (!Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === "hidden" || el.getClientRects().length === 0) continue;
+    const back = background(el);
+    const fore = over(parse(style.color), back);
+    const [hi, lo] = [luminance(fore), luminance(back)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (parseInt(style.fontWeight, 10) >= 700 && size >= 18.66);
+    checked += 1;
+    if (ratio < (large ? 3 : 4.5)) {
+      const text = el.textContent.trim().slice(0, 40);
+      failures.push(`${el.tagName}.${el.className} "${text}": ${ratio.toFixed(2)}`);
+    }
+  }
+  return { checked, failures };
+}
+"""
+
+FOCUS_INDICATOR_JS = """
+() => {
+  const el = document.activeElement;
+  // A map pin draws its focus ring on the numbered disc inside it.
+  const pin = el.classList.contains("map-pin") ? el.querySelector(".map-pin-number") : null;
+  const style = getComputedStyle(pin || el);
+  return {
+    what: [el.tagName, el.id, el.getAttribute("class"), el.getAttribute("aria-label"),
+           el.textContent.trim().slice(0, 30)].join(" "),
+    visible: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2,
+  };
+}
+"""
+
+
+def test_the_results_page_text_passes_aa_contrast_even_on_the_highlighted_row(open_page, memphis):
+    page = open_page("/search/?zip=38117&radius=25&certification=art&certification=graston")
+    page.locator("#results-map .map-pin").nth(4).click()  # the approximate row, highlighted
+    expect(page.locator("li.result.is-active")).to_contain_text("(approximate location)")
+    result = page.evaluate(CONTRAST_FAILURES_JS)
+    assert result["checked"] > 50
+    assert result["failures"] == []
+
+
+def test_the_keyboard_reaches_form_results_and_pins_with_a_visible_focus_indicator(
+    open_page, memphis
+):
+    page = open_page("/search/?zip=38117&radius=25&certification=art&certification=graston")
+    expect(page.locator("#results-map .map-pin")).to_have_count(5)
+    reached = []
+    for _ in range(120):
+        page.keyboard.press("Tab")
+        focus = page.evaluate(FOCUS_INDICATOR_JS)
+        if focus["what"].startswith("BODY"):
+            break  # past the last control: the tab cycle has left the page
+        assert focus["visible"], f"no visible focus on {focus['what']}"
+        reached.append(focus["what"])
+    visited = "\n".join(reached)
+    for expected in ("id_zip", "Use my location", "Avery Chen", "on the map", "map-pin"):
+        assert expected in visited, f"{expected!r} not reached by Tab:\n{visited}"
