@@ -672,6 +672,17 @@ class PractitionerAdmin(ExportActionMixin, SimpleHistoryAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        practitioner = form.instance
+        if practitioner.status == Practitioner.Status.PUBLISHED and not getattr(
+            request, "_curation_publish", False
+        ):
+            problems = curation.publish_problems(practitioner)
+            if problems:
+                self.message_user(
+                    request,
+                    f"This published listing now has a problem: {'; '.join(problems)}.",
+                    messages.WARNING,
+                )
         if getattr(request, "_curation_publish", False):
             try:
                 curation.publish_one(practitioner=form.instance, user=request.user)

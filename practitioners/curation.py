@@ -61,7 +61,7 @@ class PublishOutcome:
 def publish_problems(practitioner: Practitioner, *, has_location: bool | None = None) -> list[str]:
     """Why this listing cannot be shown to the public yet (empty when it can)."""
     if has_location is None:
-        has_location = practitioner.locations.exists()
+        has_location = Location.objects.filter(practitioner_id=practitioner.pk).exists()
     problems = []
     if not has_location:
         problems.append("it has no clinic location (add an address first)")

@@ -655,3 +655,42 @@ def test_exporting_selected_listings_from_the_changelist_action(staff_client, li
     response = staff_client.post(f"{CHANGELIST}export/", export_form(export_items=[str(beta.pk)]))
     lines = response.content.decode().splitlines()
     assert len(lines) == 2 and "Beta Pending" in lines[1]
+
+
+def test_removing_the_last_clinic_of_a_published_listing_warns_staff(staff_client):
+    listing = practitioner_at(35.11, -89.90)
+    location = listing.locations.get()
+    data = change_form_data(listing)
+    data.update(
+        {
+            "locations-TOTAL_FORMS": "1",
+            "locations-INITIAL_FORMS": "1",
+            "locations-0-id": str(location.pk),
+            "locations-0-practitioner": str(listing.pk),
+            "locations-0-address_line1": location.address_line1,
+            "locations-0-city": location.city,
+            "locations-0-state": location.state,
+            "locations-0-postal_code": location.postal_code,
+            "locations-0-DELETE": "on",
+        }
+    )
+    response = staff_client.post(f"{CHANGELIST}{listing.pk}/change/", data, follow=True)
+    assert "now has a problem: it has no clinic location" in messages_of(response)
+    assert not Location.objects.filter(pk=location.pk).exists()
+
+
+def test_clinic_and_certification_history_pages_show_who_changed_them(staff_client, staff):
+    listing = practitioner_at(35.11, -89.90, certifications=["art"])
+    curation.verify_certifications(
+        practitioners=Practitioner.objects.filter(pk=listing.pk), source="ART site", user=staff
+    )
+    record = listing.certification_records.get()
+    response = staff_client.get(
+        f"/admin/practitioners/practitionercertification/{record.pk}/history/"
+    )
+    assert response.status_code == 200
+    assert "curator" in response.content.decode()
+    location = listing.locations.get()
+    response = staff_client.get(f"/admin/practitioners/location/{location.pk}/history/")
+    assert response.status_code == 200
+    assert "Created" in response.content.decode()
