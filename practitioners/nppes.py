@@ -2,9 +2,9 @@
 
 ``import_nppes`` streams the main file (``npidata_pfile_*.csv``: ~9.7 million rows, 330 quoted
 columns, ~11 GB) in constant memory. Most rows are not ours, so every raw line first goes
-through a byte-level pre-filter (does a mapped taxonomy code appear in it at all, or is its NPI
-one we already list?) and only the few survivors are decoded and CSV-parsed. Matches are written
-in batches with bulk queries.
+through a byte-level pre-filter (does the start of a mapped taxonomy code appear in it at all,
+or is its entity type blank, as on a deactivated NPI's row?) and only the few survivors are
+decoded and CSV-parsed. Matches are written in batches with bulk queries.
 
 Ownership rules, so that a monthly re-run is safe:
 
@@ -25,12 +25,14 @@ import datetime as dt
 import hashlib
 import io
 import re
+from array import array
+from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from django.db import transaction
+from django.db import reset_queries, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from simple_history.utils import bulk_update_with_history
@@ -223,30 +225,55 @@ _ROMAN = re.compile(r"^(?=[IVX])X{0,3}(?:IX|IV|V?I{0,3})$")
 _WORD = re.compile(r"[A-Za-z]+")
 
 
-def _title_word(word: str) -> str:
-    if _ROMAN.match(word.upper()) and len(word) > 1:
-        return word.upper()  # "III", but a lone "V" or "I" is an initial
+def _title_word(word: str, numerals: bool = False) -> str:
+    if numerals and len(word) > 1 and _ROMAN.match(word.upper()):
+        return word.upper()  # "III" as a suffix; as a surname "XI" is "Xi"
     lower = word.lower()
     if lower.startswith("mc") and len(lower) > 3:
         return "Mc" + lower[2:].capitalize()
     return lower.capitalize()
 
 
-def title_case_name(text: str) -> str:
-    """'O'NEIL' -> "O'Neil", 'MCDONALD' -> 'McDonald', 'SMITH-JONES' -> 'Smith-Jones',
-    'III' stays. A name already in mixed case is kept exactly as written: never worse than
-    the source. Ambiguous prefixes ("MAC" in MACK or MACDONALD) are left alone."""
+def title_case_name(text: str, *, suffix: bool = False) -> str:
+    """'O'NEIL' -> "O'Neil", 'MCDONALD' -> 'McDonald', 'SMITH-JONES' -> 'Smith-Jones', and
+    in a suffix 'III' stays. A name already in mixed case is kept exactly as written: never
+    worse than the source. Ambiguous prefixes ("MAC" in MACK or MACDONALD) are left alone."""
     text = " ".join(text.split())
     if not text or not (text.isupper() or text.islower()):
         return text
-    result = _WORD.sub(lambda m: _title_word(m.group()), text)
+    result = _WORD.sub(lambda m: _title_word(m.group(), numerals=suffix), text)
     # Only a one-letter prefix before an apostrophe (O'Neil, D'Angelo) takes a capital after it.
     return re.sub(r"\b([A-Z])'([a-z])", lambda m: f"{m.group(1)}'{m.group(2).upper()}", result)
 
 
+# Kept in capitals in an address: directions, PO, and road designations people write that way.
+_ADDRESS_CAPITALS = {"N", "S", "E", "W", "NE", "NW", "SE", "SW", "PO", "US", "FM", "MLK", "RR"}
+_ADDRESS_WORD = re.compile(r"(?<![A-Za-z])([0-9]*)([A-Za-z]+)")
+_ORDINALS = {"ST", "ND", "RD", "TH"}
+
+
+def title_case_address(text: str) -> str:
+    """'5100 POPLAR AVE' -> '5100 Poplar Ave', '123 NW 5TH ST' -> '123 NW 5th St',
+    'PO BOX 12' -> 'PO Box 12', 'STE 3B' -> 'Ste 3B'. Mixed case is kept as written."""
+    text = " ".join(text.split())
+    if not text or not (text.isupper() or text.islower()):
+        return text
+
+    def word(match: re.Match) -> str:
+        digits, letters = match.groups()
+        upper = letters.upper()
+        if digits:
+            return digits + (letters.lower() if upper in _ORDINALS else upper)
+        if upper in _ADDRESS_CAPITALS:
+            return upper
+        return _title_word(letters)
+
+    return _ADDRESS_WORD.sub(word, text)
+
+
 def display_name(first: str, middle: str, last: str, suffix: str) -> str:
     name = " ".join(title_case_name(part) for part in (first, middle, last) if part.strip())
-    suffix = title_case_name(suffix.strip())
+    suffix = title_case_name(suffix, suffix=True)
     if suffix:
         name = f"{name} {suffix}"
     return name[: MAX_LENGTH["name"]]
@@ -292,17 +319,21 @@ class TaxonomyMap:
                 first = profession_id
         return first
 
-    def needles(self, quoted: bool) -> list[bytes]:
-        """Byte strings at least one of which every mapped code's line contains. Prefixes that
-        share their first three characters share one needle: fewer scans of each line."""
+    def needles(self) -> list[bytes]:
+        """Byte strings at least one of which every line holding a mapped code contains.
+
+        Each needle costs one pass over the line, and a longer needle skips faster, so: a
+        prefix's first four characters, except that prefixes sharing their first three share
+        one needle ("225" for 2251, 2255A2300X, 225700000X and 225X). No quotes: a quote
+        character in the needle makes the search stop at every one of the line's ~660 quotes.
+        """
         heads: dict[str, set[str]] = {}
         for prefix in self.prefixes:
             heads.setdefault(prefix[:3], set()).add(prefix[:4])
         needles = set()
         for head, longer in heads.items():
             needles.update([head] if len(longer) > 1 else longer)
-        quote = '"' if quoted else ""
-        return sorted((quote + needle).encode() for needle in needles)
+        return sorted(needle.encode() for needle in needles)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -324,17 +355,20 @@ def scan_lines(
     stream: BinaryIO,
     *,
     needles: list[bytes],
-    npi_slice: slice | None,
-    known_npis: set[bytes],
+    blank_entity: tuple[slice, bytes] | None,
     report: NppesReport,
     progress: Callable[[int, int, int], None] | None = None,
 ) -> Iterator[bytes]:
-    """The raw lines worth parsing: a needle occurs in them, or (when the NPI is the first
-    column) their NPI is one we already list, which is how a deactivated NPI's blank row is
-    caught. Every other line is counted as scanned and dropped without being decoded."""
+    """The raw lines worth parsing: a needle occurs in them, or their entity type is blank,
+    which is how the real file writes a deactivated NPI (blank but for the NPI and the dates).
+    Every other line is counted as scanned and dropped without being decoded.
+
+    ``blank_entity`` is where, in the raw line, an empty entity type shows (when NPI and
+    Entity Type Code are the first two columns, as in every CMS release); without it, every
+    line is parsed (slower, same result)."""
     scanned = kept = 0
-    check_known = npi_slice is not None and bool(known_npis)
-    everything = npi_slice is None  # no cheap way to spot deactivations: parse every line
+    everything = blank_entity is None
+    where, blank = blank_entity or (slice(0, 0), b"")
     try:
         for line in stream:
             if len(line) < 3 and not line.strip():
@@ -347,7 +381,7 @@ def scan_lines(
                 if needle in line:
                     break
             else:
-                if not everything and not (check_known and line[npi_slice] in known_npis):
+                if not everything and line[where] != blank:
                     continue
             kept += 1
             yield line
@@ -437,8 +471,8 @@ class RowReader:
             "phone": phone,
         }
         row.location = {
-            "address_line1": title_case_name(get("address_line1"))[:200],
-            "address_line2": title_case_name(get("address_line2"))[:200],
+            "address_line1": title_case_address(get("address_line1"))[:200],
+            "address_line2": title_case_address(get("address_line2"))[:200],
             "city": city[:100],
             "state": state,
             "postal_code": postal_code,
@@ -496,10 +530,10 @@ class Writer:
         self.professions = {p.pk: p for p in Profession.objects.only("pk", "slug", "name")}
         self.profession_ids = {p.slug: pk for pk, p in self.professions.items()}
         self.change_reason = f"NPI registry import {run_date:%Y-%m-%d}"
-        # NPIs whose secondary locations the --locations pass may sync: not older than the
-        # listing. ``unchanged_npis`` lets that pass move a listing from unchanged to updated.
-        self.eligible_npis: set[int] = set()
-        self.unchanged_npis: set[int] = set()
+        # NPIs whose secondary locations the --locations pass may sync (matched, not older
+        # than the listing), packed 8 bytes each: several hundred thousand in a few MB.
+        self.eligible_npis = array("q")
+        self.started_at = timezone.now()
 
     def write(self, rows: list[Row]) -> None:
         report = self.report
@@ -548,7 +582,7 @@ class Writer:
                 continue
             report.matched[profession.name] += 1
             if self.track_locations:
-                self.eligible_npis.add(int(row.npi))
+                self.eligible_npis.append(int(row.npi))
             visible = False
             before = practitioner.nppes_values
             if stored is None or row.last_update > stored:
@@ -567,8 +601,6 @@ class Writer:
                 report.updated += 1
                 continue
             report.unchanged += 1
-            if self.track_locations:
-                self.unchanged_npis.add(int(row.npi))
             if practitioner.nppes_values != before or practitioner.source_updated_on != stored:
                 touched.append(practitioner)
 
@@ -705,7 +737,7 @@ class Writer:
             for practitioner, row in new:
                 new_locations.append(_new_location(practitioner.pk, row.location, PRACTICE_KEY))
                 if self.track_locations:
-                    self.eligible_npis.add(int(practitioner.npi))
+                    self.eligible_npis.append(int(practitioner.npi))
             self.report.created += len(new)
         if new_locations:
             Location.objects.bulk_create(new_locations)
@@ -735,7 +767,7 @@ class Writer:
     def sync_secondary_locations(self, by_npi: dict[int, list[dict]]) -> None:
         """Add the file's secondary locations, remove NPPES ones the file no longer lists
         (unless pinned by hand); a location staff deleted is not added back."""
-        npis = sorted(self.eligible_npis)
+        npis = sorted(set(self.eligible_npis))
         now = timezone.now()
         for start in range(0, len(npis), BATCH_SIZE):
             chunk = npis[start : start + BATCH_SIZE]
@@ -784,12 +816,12 @@ class Writer:
                         **practitioner.nppes_values,
                         "secondary_locations": sorted(in_file),
                     }
-                    practitioner.updated_at = now
-                    changed.append(practitioner)
-                    if npi in self.unchanged_npis:
-                        self.unchanged_npis.discard(npi)
+                    if practitioner.updated_at < self.started_at:
+                        # Counted unchanged by the main pass (which would have stamped it).
                         self.report.unchanged -= 1
                         self.report.updated += 1
+                    practitioner.updated_at = now
+                    changed.append(practitioner)
             if to_create:
                 Location.objects.bulk_create(to_create)
                 self.report.locations_created += len(to_create)
@@ -803,11 +835,11 @@ class Writer:
 def read_secondary_locations(
     stream: BinaryIO,
     columns: dict[str, int],
-    eligible: set[int],
+    eligible: Sequence[int],
     states: set[str] | None,
 ) -> dict[int, list[dict]]:
-    """The pl_pfile rows of the NPIs this run matched, grouped by NPI (the file is ~1M rows,
-    ours a small fraction)."""
+    """The pl_pfile rows of the NPIs this run matched (``eligible``, sorted), grouped by NPI
+    (the file is ~1M rows, ours a small fraction)."""
     npi_column = columns["npi"]
     width = max(columns.values()) + 1
     by_npi: dict[int, list[dict]] = {}
@@ -818,7 +850,7 @@ def read_secondary_locations(
         if len(values) < width:
             values += [""] * (width - len(values))
         npi = values[npi_column].strip()
-        if not (npi.isascii() and npi.isdigit() and int(npi) in eligible):
+        if not (npi.isascii() and npi.isdigit() and _contains(eligible, int(npi))):
             continue
 
         def get(name: str, values: list[str] = values) -> str:
@@ -838,8 +870,8 @@ def read_secondary_locations(
             continue
         by_npi.setdefault(int(npi), []).append(
             {
-                "address_line1": title_case_name(get("address_line1"))[:200],
-                "address_line2": title_case_name(get("address_line2"))[:200],
+                "address_line1": title_case_address(get("address_line1"))[:200],
+                "address_line2": title_case_address(get("address_line2"))[:200],
                 "city": title_case_name(get("city"))[:100],
                 "state": state,
                 "postal_code": postal_code,
@@ -847,6 +879,11 @@ def read_secondary_locations(
             }
         )
     return by_npi
+
+
+def _contains(sorted_values: Sequence[int], value: int) -> bool:
+    position = bisect_left(sorted_values, value)
+    return position < len(sorted_values) and sorted_values[position] == value
 
 
 # --- the service ------------------------------------------------------------------------------
@@ -887,17 +924,12 @@ def import_nppes(
 
     taxonomies = TaxonomyMap.from_database()
     reader = RowReader(columns, taxonomies, state_set)
-    npi_slice = None
-    if columns["npi"] == 0:
-        npi_slice = slice(1, 11) if quoted else slice(0, 10)
+    blank_entity = None
+    if (columns["npi"], columns["entity_type"]) == (0, 1):
+        # '"1234567893","",' (quoted) or '1234567893,,' (not): NPIs are always 10 digits.
+        blank_entity = (slice(12, 16), b',"",') if quoted else (slice(10, 12), b",,")
     try:
         with transaction.atomic():
-            known = {
-                npi.encode()
-                for npi in Practitioner.objects.exclude(npi="")
-                .values_list("npi", flat=True)
-                .iterator(chunk_size=10_000)
-            }
             writer = Writer(
                 report,
                 status=status,
@@ -907,9 +939,8 @@ def import_nppes(
             batch: list[Row] = []
             for line in scan_lines(
                 stream,
-                needles=taxonomies.needles(quoted),
-                npi_slice=npi_slice,
-                known_npis=known,
+                needles=taxonomies.needles(),
+                blank_entity=blank_entity,
                 report=report,
                 progress=progress,
             ):
@@ -921,12 +952,13 @@ def import_nppes(
                 if len(batch) >= BATCH_SIZE:
                     writer.write(batch)
                     batch = []
+                    reset_queries()  # with DEBUG on, Django would keep every bulk statement
             if batch:
                 writer.write(batch)
-            del known
             if locations_stream is not None and location_columns is not None:
+                eligible = sorted(set(writer.eligible_npis))
                 by_npi = read_secondary_locations(
-                    locations_stream, location_columns, writer.eligible_npis, state_set
+                    locations_stream, location_columns, eligible, state_set
                 )
                 writer.sync_secondary_locations(by_npi)
             if dry_run:

@@ -19,10 +19,12 @@ from practitioners.nppes import (
     MAIN_REQUIRED,
     NppesFormatError,
     Skip,
+    display_name,
     find_columns,
     import_nppes,
     import_nppes_from_text,
     normalise_header,
+    title_case_address,
     title_case_name,
 )
 from tests.factories import LocationFactory, PractitionerFactory, certification
@@ -109,9 +111,8 @@ def test_organisations_foreign_addresses_bad_npis_and_bad_zips_are_skipped_and_c
     assert report.skipped[Skip.OUTSIDE_US] == 1
     assert report.skipped[Skip.BAD_NPI] == 1
     assert report.skipped[Skip.BAD_ZIP] == 1
-    # The family doctor and the blank deactivated row carry no code of ours.
-    assert report.skipped[Skip.NO_TAXONOMY] == 2
-    assert report.skipped[Skip.DEACTIVATED] == 1
+    assert report.skipped[Skip.NO_TAXONOMY] == 1  # the family doctor
+    assert report.skipped[Skip.DEACTIVATED] == 2  # one blank row as in the real file, one full
     assert report.scanned == 18
     assert report.created == 11 == Practitioner.objects.count()
     assert report.matched["Chiropractor"] == 3
@@ -390,7 +391,7 @@ def test_headers_match_whatever_their_case_and_spacing_around_hyphens():
         ("MCDONALD", "McDonald"),
         ("SMITH-JONES", "Smith-Jones"),
         ("MACK", "Mack"),
-        ("JOHN III", "John III"),
+        ("XI", "Xi"),  # a surname, not a numeral
         ("D'ANGELO", "D'Angelo"),
         ("DeMarco", "DeMarco"),  # already mixed case: kept exactly
         ("  ANNA   MARIA ", "Anna Maria"),
@@ -398,6 +399,25 @@ def test_headers_match_whatever_their_case_and_spacing_around_hyphens():
 )
 def test_names_are_title_cased_never_worse_than_the_source(source, expected):
     assert title_case_name(source) == expected
+
+
+def test_suffixes_keep_their_numerals():
+    assert display_name("ROBERT", "", "SMITH", "III") == "Robert Smith III"
+    assert display_name("ROBERT", "LEE", "SMITH", "JR.") == "Robert Lee Smith Jr."
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("5100 POPLAR AVE", "5100 Poplar Ave"),
+        ("123 NW 5TH ST", "123 NW 5th St"),
+        ("PO BOX 12", "PO Box 12"),
+        ("STE 3B", "Ste 3B"),
+        ("1 McKinney Way", "1 McKinney Way"),
+    ],
+)
+def test_addresses_are_title_cased_keeping_directions_and_ordinals(source, expected):
+    assert title_case_address(source) == expected
 
 
 def test_a_dry_run_reports_the_same_counts_and_writes_nothing():
