@@ -6,6 +6,7 @@ import io
 import re
 
 import pytest
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -694,3 +695,25 @@ def test_clinic_and_certification_history_pages_show_who_changed_them(staff_clie
     response = staff_client.get(f"/admin/practitioners/location/{location.pk}/history/")
     assert response.status_code == 200
     assert "Created" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "practitioner",
+        "location",
+        "practitionercertification",
+        "listingreport",
+        "profession",
+        "certification",
+        "taxonomymapping",
+        "geocodecacheentry",
+        "duplicatedismissal",
+    ],
+)
+def test_every_curation_list_and_change_page_loads_for_staff(staff_client, listings, model):
+    response = staff_client.get(f"/admin/practitioners/{model}/")
+    assert response.status_code == 200
+    obj = apps.get_model("practitioners", model).objects.order_by("pk").first()
+    if obj is not None:
+        assert staff_client.get(f"/admin/practitioners/{model}/{obj.pk}/change/").status_code == 200
