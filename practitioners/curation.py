@@ -78,11 +78,19 @@ def _with_history_user(instance, user: User | None, reason: str = ""):
     return instance
 
 
+def _locked(practitioners: QuerySet[Practitioner]) -> QuerySet[Practitioner]:
+    """The same listings, locked for the transaction. Re-selected by primary key because the
+    caller's queryset may be DISTINCT (an admin search across clinics), which PostgreSQL cannot
+    lock."""
+    ids = practitioners.order_by().values("pk")
+    return Practitioner.objects.filter(pk__in=ids).select_for_update().order_by("pk")
+
+
 @transaction.atomic
 def publish(*, practitioners: QuerySet[Practitioner], user: User | None = None) -> PublishOutcome:
     """Publish every listing that has a clinic and a profession; say why for the others."""
     outcome = PublishOutcome()
-    rows = practitioners.select_for_update(of=("self",)).annotate(
+    rows = _locked(practitioners).annotate(
         has_location=Exists(Location.objects.filter(practitioner_id=OuterRef("pk")))
     )
     to_update = []
@@ -123,9 +131,7 @@ def publish_one(*, practitioner: Practitioner, user: User | None = None) -> None
 def suspend(*, practitioners: QuerySet[Practitioner], reason: str, user: User | None = None) -> int:
     """Take listings off the public site, recording why. Returns how many changed."""
     reason = reason.strip()[:200]
-    rows = list(
-        practitioners.exclude(status=Practitioner.Status.SUSPENDED).select_for_update(of=("self",))
-    )
+    rows = list(_locked(practitioners).exclude(status=Practitioner.Status.SUSPENDED))
     for practitioner in rows:
         practitioner.status = Practitioner.Status.SUSPENDED
         practitioner.status_reason = reason

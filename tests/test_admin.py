@@ -717,3 +717,19 @@ def test_every_curation_list_and_change_page_loads_for_staff(staff_client, listi
     obj = apps.get_model("practitioners", model).objects.order_by("pk").first()
     if obj is not None:
         assert staff_client.get(f"/admin/practitioners/{model}/{obj.pk}/change/").status_code == 200
+
+
+def test_actions_work_on_a_list_narrowed_by_a_search_across_clinics(staff_client, staff):
+    first = practitioner_at(35.11, -89.90, name="First", status="pending", certifications=["art"])
+    LocationFactory(practitioner=first)  # two clinics: the search needs DISTINCT
+    second = practitioner_at(35.11, -89.90, name="Second", status="pending")
+    url = f"{CHANGELIST}?q=Memphis"
+    ids = [first.pk, second.pk]
+    assert "Published 2 listing(s)." in messages_of(
+        run_action(staff_client, "publish_selected", ids, url=url)
+    )
+    run_action(staff_client, "suspend_selected", ids, url=url, apply="1", text="Closed")
+    run_action(staff_client, "verify_selected", ids, url=url, apply="1", text="ART site")
+    statuses = set(Practitioner.objects.values_list("status", flat=True))
+    assert statuses == {"suspended"}
+    assert first.certification_records.get().verified_by == staff
