@@ -376,7 +376,7 @@ def scan_lines(
             scanned += 1
             if progress is not None and scanned % PROGRESS_EVERY == 0:
                 report.scanned = scanned
-                progress(stream.tell(), scanned, kept)
+                progress(stream.tell(), scanned, report.matched_total)
             for needle in needles:
                 if needle in line:
                     break
@@ -390,7 +390,7 @@ def scan_lines(
         # A line without any needle has no mapped taxonomy code in any slot.
         report.skipped[Skip.NO_TAXONOMY] += scanned - kept
     if progress is not None:
-        progress(stream.tell(), scanned, kept)
+        progress(stream.tell(), scanned, report.matched_total)
 
 
 @dataclass(slots=True)
@@ -901,7 +901,7 @@ def import_nppes(
     """Import the NPPES main file (binary stream) and optionally the practice location file.
 
     Raises NppesFormatError, before writing anything, when a required column is missing.
-    ``progress(bytes_read, rows_scanned, rows_parsed)`` is called every few thousand rows.
+    ``progress(bytes_read, rows_scanned, rows_matched)`` is called every 50,000 rows.
     On a dry run everything happens inside a transaction that is rolled back, so the report's
     counts are exactly what a real run would do.
     """

@@ -370,6 +370,29 @@ def test_a_file_cut_down_to_the_required_columns_still_imports():
     assert report.created >= 7
 
 
+def test_columns_in_another_order_and_values_without_quotes_import_the_same():
+    rows = list(csv.reader(io.StringIO(MONTH1.read_text())))
+    reordered = [list(reversed(r)) for r in rows]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(reordered)  # minimal quoting, NPI last
+
+    report = import_nppes_from_text(buffer.getvalue())
+
+    assert report.created == 11
+    assert listing(fx.SLOT_NINE).profession.slug == "chiropractor"
+
+
+def test_a_blank_deactivated_row_without_quotes_still_suspends_the_listing():
+    run(MONTH1)
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([fx.HEADER, fx.row(fx.CHIRO, entity="", deactivated="03/02/2026")])
+
+    report = import_nppes_from_text(buffer.getvalue())
+
+    assert report.suspended == 1
+    assert listing(fx.CHIRO).status == Practitioner.Status.SUSPENDED
+
+
 def test_headers_match_whatever_their_case_and_spacing_around_hyphens():
     header = [
         "npi",

@@ -57,10 +57,10 @@ class Command(BaseCommand):
             )
             started = time.monotonic()
 
-            def progress(position: int, scanned: int, parsed: int) -> None:
+            def progress(position: int, scanned: int, matched: int) -> None:
                 rate = scanned / max(time.monotonic() - started, 1e-9)
                 bar.update(position - bar.n)
-                bar.set_postfix_str(f"{scanned:,} rows, {rate:,.0f} rows/s, {parsed:,} parsed")
+                bar.set_postfix_str(f"{scanned:,} rows, {rate:,.0f} rows/s, {matched:,} matches")
 
             try:
                 report = import_nppes(
