@@ -19,8 +19,6 @@
     return;
   }
 
-  // Clinics closer than this are "the same building": their pins fan out instead of stacking.
-  var SAME_PLACE_METRES = 30;
   var PIN_SIZE = 30;
 
   panel.hidden = false;
@@ -54,42 +52,9 @@
   });
   tiles.addTo(map);
 
-  function metresBetween(a, b) {
-    var latMetres = (a.lat - b.lat) * 111320;
-    var lonMetres = (a.lng - b.lng) * 111320 * Math.cos((a.lat * Math.PI) / 180);
-    return Math.sqrt(latMetres * latMetres + lonMetres * lonMetres);
-  }
-
-  // Group rows by place (a page holds at most a few dozen rows, so pairwise is fine).
-  var places = [];
   var entries = rows.map(function (row) {
-    var latlng = L.latLng(parseFloat(row.dataset.lat), parseFloat(row.dataset.lon));
-    var place = null;
-    for (var i = 0; i < places.length && !place; i += 1) {
-      if (metresBetween(places[i].latlng, latlng) < SAME_PLACE_METRES) {
-        place = places[i];
-      }
-    }
-    if (!place) {
-      place = { latlng: latlng, members: [] };
-      places.push(place);
-    }
-    var entry = { row: row, latlng: latlng, place: place, slot: place.members.length };
-    place.members.push(entry);
-    return entry;
+    return { row: row, latlng: L.latLng(parseFloat(row.dataset.lat), parseFloat(row.dataset.lon)) };
   });
-
-  // Pins sharing a place sit on a small circle around it, in screen pixels, so they stay apart
-  // at every zoom level while each marker keeps the clinic's true position.
-  function pinOffset(entry) {
-    var count = entry.place.members.length;
-    if (count < 2) {
-      return [0, 0];
-    }
-    var radius = Math.max(PIN_SIZE * 0.75, (PIN_SIZE * 1.1 * count) / (2 * Math.PI));
-    var angle = -Math.PI / 2 + (2 * Math.PI * entry.slot) / count;
-    return [Math.round(radius * Math.cos(angle)), Math.round(radius * Math.sin(angle))];
-  }
 
   function rowName(row) {
     var link = row.querySelector(".result-name a");
@@ -125,7 +90,6 @@
   var markers = entries.map(function (entry, position) {
     var row = entry.row;
     var number = row.dataset.number;
-    var offset = pinOffset(entry);
     var approximate = row.dataset.approximate === "true";
     var distance = row.querySelector(".distance");
     var label =
@@ -138,8 +102,8 @@
       className: "map-pin" + (approximate ? " map-pin-approximate" : ""),
       html: '<span class="map-pin-number">' + number + "</span>",
       iconSize: [PIN_SIZE, PIN_SIZE],
-      iconAnchor: [PIN_SIZE / 2 - offset[0], PIN_SIZE / 2 - offset[1]],
-      tooltipAnchor: [offset[0], offset[1] - PIN_SIZE / 2],
+      iconAnchor: [PIN_SIZE / 2, PIN_SIZE / 2],
+      tooltipAnchor: [0, -PIN_SIZE / 2],
     });
     var marker = L.marker(entry.latlng, {
       icon: icon,
@@ -167,19 +131,97 @@
     return marker;
   });
 
-  // A faint dot at a shared place shows where the fanned-out pins really are.
-  places.forEach(function (place) {
-    if (place.members.length > 1) {
-      L.circleMarker(place.latlng, {
-        radius: 4,
-        color: "#1b1f24",
-        weight: 1,
-        fillColor: "#1b1f24",
-        fillOpacity: 0.8,
-        interactive: false,
-      }).addTo(map);
-    }
+  // A dot at every clinic's true position; it only shows when its pin has been moved aside.
+  entries.forEach(function (entry) {
+    L.circleMarker(entry.latlng, {
+      radius: 3,
+      color: "#1b1f24",
+      weight: 1,
+      fillColor: "#1b1f24",
+      fillOpacity: 0.9,
+      interactive: false,
+    }).addTo(map);
   });
+
+  // Pins that would cover each other at this zoom (always the case for practitioners sharing a
+  // building) fan out on a small circle, in screen pixels, around where they are. Each marker
+  // keeps the clinic's true position; only its icon is drawn aside. Redone after every zoom.
+  function spreadPins() {
+    var points = entries.map(function (entry) {
+      return map.latLngToLayerPoint(entry.latlng);
+    });
+    // Start with pins that touch where they stand; a fanned-out circle may then land on a
+    // neighbour, so merge the two groups and lay them out again, until nothing touches.
+    var groupOf = points.map(function (point, index) {
+      return index;
+    });
+    points.forEach(function (point, index) {
+      for (var other = 0; other < index; other += 1) {
+        if (points[other].distanceTo(point) < PIN_SIZE) {
+          groupOf[index] = groupOf[other];
+          break;
+        }
+      }
+    });
+    var drawn = [];
+    for (var round = 0; round < 8; round += 1) {
+      drawn = layOut(points, groupOf);
+      var merged = false;
+      for (var a = 0; a < drawn.length; a += 1) {
+        for (var b = a + 1; b < drawn.length; b += 1) {
+          if (groupOf[a] !== groupOf[b] && drawn[a].distanceTo(drawn[b]) < PIN_SIZE) {
+            var from = groupOf[b];
+            var to = groupOf[a];
+            groupOf = groupOf.map(function (group) {
+              return group === from ? to : group;
+            });
+            merged = true;
+          }
+        }
+      }
+      if (!merged) {
+        break;
+      }
+    }
+    drawn.forEach(function (position, index) {
+      var dx = Math.round(position.x - points[index].x);
+      var dy = Math.round(position.y - points[index].y);
+      var element = markers[index].getElement();
+      element.style.marginLeft = dx - PIN_SIZE / 2 + "px";
+      element.style.marginTop = dy - PIN_SIZE / 2 + "px";
+      markers[index].options.icon.options.tooltipAnchor = [dx, dy - PIN_SIZE / 2];
+    });
+  }
+
+  // Where each pin is drawn: alone at its clinic, or on a circle around its group's centre, in
+  // list order clockwise from the top.
+  function layOut(points, groupOf) {
+    var members = {};
+    groupOf.forEach(function (group, index) {
+      (members[group] = members[group] || []).push(index);
+    });
+    var drawn = points.slice();
+    Object.keys(members).forEach(function (group) {
+      var indexes = members[group];
+      var count = indexes.length;
+      if (count < 2) {
+        return;
+      }
+      var center = indexes
+        .reduce(function (sum, index) {
+          return sum.add(points[index]);
+        }, L.point(0, 0))
+        .divideBy(count);
+      var radius = Math.max(PIN_SIZE * 0.8, (PIN_SIZE * 1.15 * count) / (2 * Math.PI));
+      indexes.forEach(function (index, slot) {
+        var angle = -Math.PI / 2 + (2 * Math.PI * slot) / count;
+        drawn[index] = L.point(center.x + radius * Math.cos(angle), center.y + radius * Math.sin(angle));
+      });
+    });
+    return drawn;
+  }
+  spreadPins();
+  map.on("zoomend viewreset", spreadPins);
 
   var active = -1;
 
