@@ -12,11 +12,12 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TextIO
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
-from django.db import transaction
+from django.db import connections, models, router, transaction
 from django.utils.text import slugify
 
 from . import geo
@@ -354,6 +355,59 @@ def _chunks(items: list, size: int = BATCH_SIZE) -> Iterator[list]:
         yield items[start : start + size]
 
 
+# Field types whose Python value is already what both databases store; anything else (dates,
+# JSON, decimals, fields added later) goes through Django's own conversion.
+_PLAIN_FIELDS = (
+    models.CharField,
+    models.TextField,
+    models.BooleanField,
+    models.FloatField,
+    models.IntegerField,
+    models.ForeignKey,
+)
+_PARAMS_PER_INSERT = 30_000  # under SQLite's 32,766 and PostgreSQL's 65,535 bind parameters
+
+
+def insert_new(objs: list[models.Model]) -> None:
+    """``Model.objects.bulk_create(objs)`` for new rows, several times faster.
+
+    Same rows, same primary keys set on the instances (``INSERT ... RETURNING id``, which both
+    databases return in VALUES order, as bulk_create relies on too), same defaults, ``auto_now``
+    and JSON handling, no signals (bulk_create sends none either). The speed comes from
+    preparing each value once with a converter chosen per field, instead of Django's generic
+    per-value path, and from fewer, larger statements: a million listings load in minutes.
+    """
+    if not objs:
+        return
+    model = type(objs[0])
+    connection = connections[router.db_for_write(model)]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    getters: list[Callable[[models.Model], object]] = []
+    for f in fields:
+        if isinstance(f, _PLAIN_FIELDS):
+            getters.append(attrgetter(f.attname))
+        else:
+            getters.append(lambda obj, f=f: f.get_db_prep_save(f.pre_save(obj, True), connection))
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in fields)
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    per_statement = max(1, _PARAMS_PER_INSERT // len(fields))
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), per_statement):
+            batch = objs[start : start + per_statement]
+            params = [getter(obj) for obj in batch for getter in getters]
+            cursor.execute(
+                f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES "
+                + ", ".join([row_sql] * len(batch))
+                + f" RETURNING {qn(model._meta.pk.column)}",
+                params,
+            )
+            for obj, (pk,) in zip(batch, cursor.fetchall(), strict=True):
+                obj.pk = pk
+                obj._state.adding = False
+                obj._state.db = connection.alias
+
+
 def _new_location(practitioner_id: int, record: LocationRecord, source: str) -> Location:
     location = Location(
         practitioner_id=practitioner_id,
@@ -426,7 +480,7 @@ def write_records(
             report.practitioners_unchanged += 1
 
     for chunk in _chunks(to_create):
-        Practitioner.objects.bulk_create(chunk)
+        insert_new(chunk)
         progress(len(chunk))
     report.practitioners_created = len(to_create)
     for chunk in _chunks(to_update):
@@ -472,7 +526,7 @@ def write_records(
                     )
                 )
     for chunk in _chunks(new_locations):
-        Location.objects.bulk_create(chunk)
+        insert_new(chunk)
     for chunk in _chunks(changed_locations):
         Location.objects.bulk_update(
             chunk,
@@ -486,7 +540,7 @@ def write_records(
             ],
         )
     for chunk in _chunks(new_certs):
-        PractitionerCertification.objects.bulk_create(chunk)
+        insert_new(chunk)
     report.locations_created = len(new_locations)
     report.locations_updated = len(changed_locations)
     report.certifications_added = len(new_certs)

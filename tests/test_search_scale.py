@@ -1,0 +1,222 @@
+"""Search at scale: the fast paths return exactly what the slow, obvious computation returns."""
+
+import math
+import random
+
+import pytest
+from django.db.models import F, Min
+
+from practitioners import geo
+from practitioners.importing import insert_new
+from practitioners.models import (
+    Location,
+    Practitioner,
+    PractitionerCertification,
+)
+from practitioners.search import NearestFirstPaginator
+from tests.factories import PractitionerFactory, certification, practitioner_at, profession
+
+pytestmark = pytest.mark.django_db
+
+MANHATTAN = geo.origin_from_zip("10001")
+
+
+def destination(origin: geo.Origin, miles: float, bearing_deg: float) -> tuple[float, float]:
+    """The point ``miles`` from ``origin`` along ``bearing_deg``, on the search's sphere."""
+    d = miles / geo.earth_radius_mi(origin.latitude)
+    lat1, lon1, b = map(math.radians, (origin.latitude, origin.longitude, bearing_deg))
+    lat2 = math.asin(math.sin(lat1) * math.cos(d) + math.cos(lat1) * math.sin(d) * math.cos(b))
+    lon2 = lon1 + math.atan2(
+        math.sin(b) * math.sin(d) * math.cos(lat1), math.cos(d) - math.sin(lat1) * math.sin(lat2)
+    )
+    lon = (math.degrees(lon2) + 540) % 360 - 180
+    return math.degrees(lat2), lon
+
+
+def brute_force(queryset, origin: geo.Origin, radius: float) -> list[int]:
+    """Every clinic's distance, no bounding box: the reference order."""
+    distance = geo.distance_expression(origin, "locations__latitude", "locations__longitude")
+    return list(
+        queryset.values("pk", "name")
+        .annotate(distance=Min(distance))
+        .filter(distance__lte=radius)
+        .order_by(F("distance"), "name", "pk")
+        .values_list("pk", flat=True)
+    )
+
+
+@pytest.fixture
+def dense_city():
+    """1,200 practitioners within about 12 miles of Midtown, denser towards the middle, with 1-3
+    clinics each, a few unpublished, some certified; written the way the import writes."""
+    rng = random.Random(10001)
+    people = [
+        Practitioner(
+            name=f"Person {rng.randint(1, 300):03d}",  # shared names exercise the tie-break
+            slug=f"person-{i}",
+            status="published" if rng.random() < 0.9 else "pending",
+        )
+        for i in range(1200)
+    ]
+    insert_new(people)
+    clinics = []
+    for person in people:
+        for _ in range(rng.choice([1, 1, 1, 2, 3])):
+            lat, lon = destination(MANHATTAN, 12 * rng.random() ** 1.5, rng.uniform(0, 360))
+            clinics.append(
+                Location(
+                    practitioner_id=person.pk,
+                    address_line1="1 Main St",
+                    city="New York",
+                    state="NY",
+                    postal_code="10001",
+                    latitude=lat,
+                    longitude=lon,
+                )
+            )
+    insert_new(clinics)
+    art = certification("art")
+    insert_new(
+        [
+            PractitionerCertification(practitioner_id=p.pk, certification=art)
+            for p in people
+            if rng.random() < 0.3
+        ]
+    )
+    return people
+
+
+def test_every_page_of_a_dense_search_is_the_brute_force_page(client, settings, dense_city):
+    settings.SEARCH_COUNT_CAP = 400
+    reference = brute_force(Practitioner.objects.published(), MANHATTAN, 10)
+    assert len(reference) > 400  # the count is capped, the pages still exact
+
+    for page in (1, 2, 7, 20):
+        body = client.get(f"/api/practitioners/?zip=10001&radius=10&page={page}").json()
+
+        assert [r["id"] for r in body["results"]] == reference[(page - 1) * 20 : page * 20]
+        assert body["count"] == 400
+        assert body["count_is_capped"] is True
+
+
+def test_a_dense_search_sorts_a_smaller_circle_that_provably_holds_the_page(settings, dense_city):
+    matching = Practitioner.objects.published()
+    paginator = NearestFirstPaginator(matching, MANHATTAN, 10, per_page=20, cap=400)
+
+    radius = paginator.radius_holding(20)
+
+    assert radius < 10
+    assert matching.count_near(MANHATTAN, radius, up_to=10_000) >= 20
+    page = paginator.page(1)
+    assert [p.pk for p in page] == brute_force(matching, MANHATTAN, 10)[:20]
+
+
+def test_filtered_search_with_few_matches_pages_like_the_brute_force(client, dense_city):
+    queryset = Practitioner.objects.published().holding([certification("art")])
+    reference = brute_force(queryset, MANHATTAN, 3)
+
+    body = client.get("/api/practitioners/?zip=10001&radius=3&certification=art").json()
+
+    assert body["count"] == len(reference)
+    assert body["count_is_capped"] is False
+    assert [r["id"] for r in body["results"]] == reference[:20]
+
+
+def test_count_near_counts_a_practitioner_with_three_clinics_in_range_once():
+    person = practitioner_at(40.75, -73.99)
+    for lat in (40.751, 40.752):
+        Location.objects.create(
+            practitioner=person,
+            address_line1=f"{lat} Broadway",
+            city="New York",
+            state="NY",
+            postal_code="10001",
+            latitude=lat,
+            longitude=-73.99,
+        )
+    practitioner_at(40.76, -73.98)
+
+    published = Practitioner.objects.published()
+
+    assert published.count_near(MANHATTAN, 5, up_to=100) == 2
+    assert published.count_near(MANHATTAN, 5, up_to=1) == 1
+    assert published.near(MANHATTAN, 5).count() == 2
+
+
+def test_count_near_stops_at_the_cap_instead_of_counting_everyone(
+    dense_city, django_assert_max_num_queries
+):
+    published = Practitioner.objects.published()
+
+    with django_assert_max_num_queries(1):
+        assert published.count_near(MANHATTAN, 12, up_to=50) == 50
+
+
+def test_filters_that_join_other_tables_still_give_the_same_results(dense_city):
+    chiropractors = Practitioner.objects.published().filter(profession__slug="chiropractor")
+    Practitioner.objects.filter(pk__in=[p.pk for p in dense_city[::2]]).update(
+        profession=profession("chiropractor")
+    )
+
+    found = list(chiropractors.near(MANHATTAN, 4).values_list("pk", flat=True))
+
+    assert found
+    assert found == brute_force(chiropractors, MANHATTAN, 4)
+    assert chiropractors.count_near(MANHATTAN, 4, up_to=10_000) == len(found)
+
+
+@pytest.mark.parametrize(
+    ("place", "radius"),
+    [
+        ((51.8800, -176.6581), 250),  # Adak, Aleutians: the circle crosses the antimeridian
+        ((71.2906, -156.7886), 100),  # Utqiagvik, far north: the box must be wide enough
+        ((61.2225, -149.8677), 250),  # Anchorage
+        ((21.3179, -157.8521), 50),  # Honolulu
+    ],
+)
+def test_points_just_inside_the_circle_are_found_and_just_outside_are_not(place, radius):
+    origin = geo.origin_from_coordinates(*place)
+    inside, outside = set(), set()
+    for bearing in range(0, 360, 15):
+        lat, lon = destination(origin, radius * 0.995, bearing)
+        inside.add(practitioner_at(lat, lon, name=f"in {bearing}").pk)
+        lat, lon = destination(origin, radius * 1.005, bearing)
+        outside.add(practitioner_at(lat, lon, name=f"out {bearing}").pk)
+
+    published = Practitioner.objects.published()
+    found = list(published.near(origin, radius).values_list("pk", flat=True))
+
+    assert set(found) == inside
+    assert found == brute_force(published, origin, radius)
+    assert published.count_near(origin, radius, up_to=1000) == len(inside)
+
+
+def test_a_dense_search_page_runs_a_bounded_number_of_queries(
+    client, settings, dense_city, django_assert_max_num_queries
+):
+    settings.SEARCH_COUNT_CAP = 400
+
+    # choices, count, at most four probes, page, certifications, clinics
+    with django_assert_max_num_queries(9):
+        response = client.get("/search/?zip=10001&radius=10&page=3")
+
+    assert response.status_code == 200
+
+
+def test_insert_new_writes_what_bulk_create_writes():
+    fast = Practitioner(name="Fast", slug="fast", nppes_values={"name": "Fast"})
+    slow = Practitioner(name="Slow", slug="slow", nppes_values={"name": "Slow"})
+
+    insert_new([fast])
+    Practitioner.objects.bulk_create([slow])
+
+    assert fast.pk is not None and not fast._state.adding
+    stored_fast = Practitioner.objects.get(pk=fast.pk)
+    stored_slow = Practitioner.objects.get(pk=slow.pk)
+    for field in Practitioner._meta.concrete_fields:
+        if field.name in {"id", "name", "slug", "nppes_values", "created_at", "updated_at"}:
+            continue
+        assert getattr(stored_fast, field.attname) == getattr(stored_slow, field.attname)
+    assert stored_fast.nppes_values == {"name": "Fast"}
+    assert stored_fast.created_at is not None and stored_fast.updated_at is not None
+    assert PractitionerFactory().pk > fast.pk  # the sequence moved on
