@@ -17,6 +17,7 @@ of the process (``resource.getrusage``). Never part of the test run.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import resource
@@ -130,6 +131,7 @@ FIRST = ["JANE", "ROBERT", "MARIA", "JAMES", "LINH", "DAVID", "SARAH", "MICHAEL"
 
 def write_file(path: Path, rows: int, ours_share: float, seed: int = 7) -> int:
     """Writes the synthetic file; returns how many rows are individuals in our professions."""
+    setup_django()
     from practitioners import geo
 
     rng = random.Random(seed)
@@ -209,10 +211,11 @@ def setup_django() -> str:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "directory.settings")
     os.environ["DEBUG"] = "false"
     os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 40)
+    OUT.mkdir(parents=True, exist_ok=True)
     if not os.environ.get("DATABASE_URL"):
-        OUT.mkdir(parents=True, exist_ok=True)
         database = OUT / "nppes-bench.sqlite3"
-        database.unlink(missing_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
         os.environ["DATABASE_URL"] = f"sqlite:///{database}"
     import django
 
@@ -239,13 +242,17 @@ def main() -> None:
     from practitioners.nppes import import_nppes
 
     call_command("migrate", verbosity=0)
-    if connection.vendor == "postgresql":
-        Location.objects.all().delete()
-        Practitioner.objects.all().delete()
+    if connection.vendor == "postgresql":  # start empty, without loading the rows to delete
+        tables = [m._meta.db_table for m in (Practitioner, Location)]
+        tables += [m.history.model._meta.db_table for m in (Practitioner, Location)]
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
     path = OUT / f"npidata_bench_{args.rows}_{args.ours}.csv"
     if not path.exists():
+        # In a child process, so that the peak memory reported below is the import's own.
         started = time.perf_counter()
-        ours = write_file(path, args.rows, args.ours)
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            ours = pool.apply(write_file, (path, args.rows, args.ours))
         print(f"wrote {path.name}: {args.rows:,} rows, {ours:,} ours, ", end="")
         print(f"{path.stat().st_size / 2**20:,.0f} MiB in {time.perf_counter() - started:.0f}s")
     size_mib = path.stat().st_size / 2**20

@@ -389,8 +389,6 @@ def scan_lines(
         report.scanned = scanned
         # A line without any needle has no mapped taxonomy code in any slot.
         report.skipped[Skip.NO_TAXONOMY] += scanned - kept
-    if progress is not None:
-        progress(stream.tell(), scanned, report.matched_total)
 
 
 @dataclass(slots=True)
@@ -955,6 +953,8 @@ def import_nppes(
                     reset_queries()  # with DEBUG on, Django would keep every bulk statement
             if batch:
                 writer.write(batch)
+            if progress is not None:
+                progress(stream.tell(), report.scanned, report.matched_total)
             if locations_stream is not None and location_columns is not None:
                 eligible = sorted(set(writer.eligible_npis))
                 by_npi = read_secondary_locations(
