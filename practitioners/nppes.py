@@ -30,6 +30,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import BinaryIO
 
 from django.db import reset_queries, transaction
@@ -762,10 +763,10 @@ class Writer:
 
     # --- secondary practice locations (pl_pfile) ---
 
-    def sync_secondary_locations(self, by_npi: dict[int, list[dict]]) -> None:
+    def sync_secondary_locations(self, by_npi: dict[int, list[tuple[str, ...]]]) -> None:
         """Add the file's secondary locations, remove NPPES ones the file no longer lists
         (unless pinned by hand); a location staff deleted is not added back."""
-        npis = sorted(set(self.eligible_npis))
+        npis = self.eligible_npis
         now = timezone.now()
         for start in range(0, len(npis), BATCH_SIZE):
             chunk = npis[start : start + BATCH_SIZE]
@@ -785,7 +786,8 @@ class Writer:
             for practitioner in practitioners:
                 npi = int(practitioner.npi)
                 in_file = {}
-                for values in by_npi.get(npi, []):
+                for packed in by_npi.get(npi, []):
+                    values = dict(zip(LOCATION_FIELDS, packed, strict=True))
                     in_file.setdefault(
                         secondary_key(values["address_line1"], values["postal_code"]), values
                     )
@@ -835,12 +837,12 @@ def read_secondary_locations(
     columns: dict[str, int],
     eligible: Sequence[int],
     states: set[str] | None,
-) -> dict[int, list[dict]]:
-    """The pl_pfile rows of the NPIs this run matched (``eligible``, sorted), grouped by NPI
-    (the file is ~1M rows, ours a small fraction)."""
+) -> dict[int, list[tuple[str, ...]]]:
+    """The pl_pfile rows of the NPIs this run matched (``eligible``, sorted), grouped by NPI,
+    each a tuple in LOCATION_FIELDS order (compact: the file is ~1M rows, ours a fraction)."""
     npi_column = columns["npi"]
     width = max(columns.values()) + 1
-    by_npi: dict[int, list[dict]] = {}
+    by_npi: dict[int, list[tuple[str, ...]]] = {}
     for line in stream:
         if not line.strip():
             continue
@@ -867,14 +869,14 @@ def read_secondary_locations(
         ):
             continue
         by_npi.setdefault(int(npi), []).append(
-            {
-                "address_line1": title_case_address(get("address_line1"))[:200],
-                "address_line2": title_case_address(get("address_line2"))[:200],
-                "city": title_case_name(get("city"))[:100],
-                "state": state,
-                "postal_code": postal_code,
-                "phone": format_phone(get("phone"))[: MAX_LENGTH["phone"]],
-            }
+            (
+                title_case_address(get("address_line1"))[:200],
+                title_case_address(get("address_line2"))[:200],
+                title_case_name(get("city"))[:100],
+                state,
+                postal_code,
+                format_phone(get("phone"))[: MAX_LENGTH["phone"]],
+            )
         )
     return by_npi
 
@@ -956,7 +958,9 @@ def import_nppes(
             if progress is not None:
                 progress(stream.tell(), report.scanned, report.matched_total)
             if locations_stream is not None and location_columns is not None:
-                eligible = sorted(set(writer.eligible_npis))
+                eligible = writer.eligible_npis
+                if any(a > b for a, b in pairwise(eligible)):  # CMS sorts by NPI already
+                    writer.eligible_npis = eligible = array("q", sorted(eligible))
                 by_npi = read_secondary_locations(
                     locations_stream, location_columns, eligible, state_set
                 )

@@ -209,6 +209,15 @@ def test_secondary_locations_are_added_without_repeating_the_practice_address():
     assert not Location.objects.filter(address_line1="1 Org Way").exists()
 
 
+def test_secondary_locations_are_found_whatever_the_order_of_the_main_file():
+    header, *rows = MONTH1.read_text().splitlines(keepends=True)
+
+    import_nppes_from_text("".join([header, *reversed(rows)]), PL1.read_text())
+
+    assert listing(fx.CHIRO).locations.count() == 3
+    assert listing(fx.PT).locations.count() == 2
+
+
 # --- monthly re-runs ------------------------------------------------------------------------
 
 
