@@ -129,12 +129,30 @@ LAST = ["SMITH", "JOHNSON", "O'NEIL", "MCDONALD", "NGUYEN", "GARCIA", "BROWN", "
 FIRST = ["JANE", "ROBERT", "MARIA", "JAMES", "LINH", "DAVID", "SARAH", "MICHAEL", "ANNA"]
 
 
-def write_file(path: Path, rows: int, ours_share: float, seed: int = 7) -> int:
-    """Writes the synthetic file; returns how many rows are individuals in our professions."""
+PL_HEADER = [
+    "NPI",
+    "Provider Secondary Practice Location Address- Address Line 1",
+    "Provider Secondary Practice Location Address-  Address Line 2",
+    "Provider Secondary Practice Location Address - City Name",
+    "Provider Secondary Practice Location Address - State Name",
+    "Provider Secondary Practice Location Address - Postal Code",
+    "Provider Secondary Practice Location Address - Country Code (If outside U.S.)",
+    "Provider Secondary Practice Location Address - Telephone Number",
+    "Provider Secondary Practice Location Address - Telephone Extension",
+    "Provider Practice Location Address - Fax Number",
+]
+
+
+def write_file(path: Path, pl_path: Path, rows: int, ours_share: float, seed: int = 7) -> int:
+    """Writes the synthetic main file and its practice location file (about 8% as many rows,
+    as in the real pair); returns how many rows are individuals in our professions."""
     setup_django()
     from practitioners import geo
 
     rng = random.Random(seed)
+    pl_rng = random.Random(seed + 1)  # the main file stays the same with or without it
+    pl_out = pl_path.open("w", encoding="utf-8", newline="")
+    pl_out.write('"' + '","'.join(PL_HEADER) + '"\r\n')
     zips = sorted(geo._zip_index())[::37]
     header = v2_header()
     col = {name: i for i, name in enumerate(header)}
@@ -204,6 +222,11 @@ def write_file(path: Path, rows: int, ours_share: float, seed: int = 7) -> int:
                 values[col[f"Other Provider Identifier State_{slot}"]] = state
                 values[col[f"Other Provider Identifier Issuer_{slot}"]] = "MEDICAID"
             out.write('"' + '","'.join(values) + '"\r\n')
+            for _ in range(pl_rng.choice([1, 2]) if pl_rng.random() < 0.08 else 0):
+                secondary = [npi, f"{pl_rng.randrange(1, 9999)} {pl_rng.choice(STREETS)}", ""]
+                secondary += [city, state, pl_rng.choice(zips), "US", "9015550199", "", ""]
+                pl_out.write('"' + '","'.join(secondary) + '"\r\n')
+    pl_out.close()
     return ours
 
 
@@ -232,6 +255,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--ours", type=float, default=0.06, help="share of rows that match")
     parser.add_argument("--rerun", action="store_true", help="import the same file again")
+    parser.add_argument(
+        "--locations", action="store_true", help="also import the practice location file"
+    )
     args = parser.parse_args()
 
     database = setup_django()
@@ -248,11 +274,12 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
     path = OUT / f"npidata_bench_{args.rows}_{args.ours}.csv"
-    if not path.exists():
+    pl_path = OUT / f"pl_bench_{args.rows}_{args.ours}.csv"
+    if not (path.exists() and pl_path.exists()):
         # In a child process, so that the peak memory reported below is the import's own.
         started = time.perf_counter()
         with multiprocessing.get_context("spawn").Pool(1) as pool:
-            ours = pool.apply(write_file, (path, args.rows, args.ours))
+            ours = pool.apply(write_file, (path, pl_path, args.rows, args.ours))
         print(f"wrote {path.name}: {args.rows:,} rows, {ours:,} ours, ", end="")
         print(f"{path.stat().st_size / 2**20:,.0f} MiB in {time.perf_counter() - started:.0f}s")
     size_mib = path.stat().st_size / 2**20
@@ -262,15 +289,21 @@ def main() -> None:
     runs = ["first import (all new)"] + (["re-run (nothing changes)"] if args.rerun else [])
     for label in runs:
         started = time.perf_counter()
-        with path.open("rb", buffering=1 << 20) as stream:
-            report = import_nppes(stream=stream)
+        with (
+            path.open("rb", buffering=1 << 20) as stream,
+            pl_path.open("rb", buffering=1 << 20) as pl_stream,
+        ):
+            report = import_nppes(
+                stream=stream, locations_stream=pl_stream if args.locations else None
+            )
         elapsed = time.perf_counter() - started
         matches = report.matched_total
         print(
             f"{label}: {report.scanned:,} rows in {elapsed:.1f}s = "
             f"{report.scanned / elapsed:,.0f} rows scanned/s; {matches:,} matches = "
             f"{matches / elapsed:,.0f} matches/s; created {report.created:,}, "
-            f"updated {report.updated:,}, unchanged {report.unchanged:,}; "
+            f"updated {report.updated:,}, unchanged {report.unchanged:,}; locations created "
+            f"{report.locations_created:,}; "
             f"peak RSS {peak_rss_mb():.0f} MB"
         )
         national = 9_700_000 / (report.scanned / elapsed)
