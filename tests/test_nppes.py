@@ -162,13 +162,24 @@ def test_new_listings_are_published_from_the_registry_at_their_zip_centroid_pend
     assert (clinic.address_line1, clinic.address_line2) == ("5100 Poplar Ave", "Ste 200")
 
 
-def test_the_profile_says_the_listing_comes_from_the_npi_registry(client):
+def test_the_profile_says_the_listing_comes_from_the_npi_registry_without_certification(client):
     run(MONTH1)
 
-    page = client.get(listing(fx.CHIRO).get_absolute_url())
+    page = client.get(listing(fx.CHIRO).get_absolute_url()).content.decode()
 
-    assert "From the NPI registry, updated January 2026" in page.content.decode()
-    assert fx.CHIRO in page.content.decode()
+    assert "From the NPI registry, updated January 2026" in page
+    assert fx.CHIRO in page
+    assert "No technique certification has been confirmed" in page
+
+
+def test_imported_listings_are_found_near_their_zip_right_away_with_their_npi(client):
+    run(MONTH1)
+
+    results = client.get("/api/practitioners/", {"zip": "38117", "radius": 5}).json()["results"]
+
+    jane = next(r for r in results if r["npi"] == fx.CHIRO)
+    assert jane["name"] == "Jane Marie O'Neil"
+    assert jane["location"]["precision"] == "zip"
 
 
 def test_slugs_stay_unique_when_two_practitioners_share_a_name_and_city():
