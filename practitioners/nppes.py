@@ -34,6 +34,7 @@ from itertools import pairwise
 from typing import BinaryIO
 
 from django.db import reset_queries, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 from simple_history.utils import bulk_update_with_history
@@ -517,6 +518,12 @@ def _merge(current: dict, new: dict, written: dict | None) -> tuple[dict, dict, 
     return changes, written, kept
 
 
+def _by_npi(npis: list[str]) -> QuerySet[Practitioner]:
+    # Restating the unique index's condition (npi <> '') lets the database use that partial
+    # index for a long IN list, which it cannot prove implies the condition by itself.
+    return Practitioner.objects.exclude(npi="").filter(npi__in=npis)
+
+
 class Writer:
     """Writes batches of rows: a fixed handful of queries per batch, whatever its size."""
 
@@ -536,9 +543,7 @@ class Writer:
 
     def write(self, rows: list[Row]) -> None:
         report = self.report
-        existing = {
-            p.npi: p for p in Practitioner.objects.filter(npi__in=[row.npi for row in rows])
-        }
+        existing = {p.npi: p for p in _by_npi([row.npi for row in rows])}
         locations: dict[int, list[Location]] = {}
         for location in Location.objects.filter(
             practitioner_id__in=[p.pk for p in existing.values()]
@@ -726,11 +731,7 @@ class Writer:
             practitioners = [p for p, _ in new]
             Practitioner.objects.bulk_create(practitioners)
             if any(p.pk is None for p in practitioners):  # backends that return no ids
-                ids = dict(
-                    Practitioner.objects.filter(npi__in=[p.npi for p in practitioners]).values_list(
-                        "npi", "pk"
-                    )
-                )
+                ids = dict(_by_npi([p.npi for p in practitioners]).values_list("npi", "pk"))
                 for practitioner in practitioners:
                     practitioner.pk = ids[practitioner.npi]
             for practitioner, row in new:
@@ -771,7 +772,7 @@ class Writer:
         for start in range(0, len(npis), BATCH_SIZE):
             chunk = npis[start : start + BATCH_SIZE]
             practitioners = list(
-                Practitioner.objects.filter(npi__in=[f"{n:010d}" for n in chunk]).only(
+                _by_npi([f"{n:010d}" for n in chunk]).only(
                     "pk", "npi", "nppes_values", "updated_at"
                 )
             )
