@@ -20,6 +20,7 @@ Ownership rules, so that a monthly re-run is safe:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import BinaryIO
 
-from django.db import reset_queries, transaction
+from django.db import connection, reset_queries, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
@@ -882,6 +883,24 @@ def read_secondary_locations(
     return by_npi
 
 
+@contextlib.contextmanager
+def _small_sqlite_cache(kib: int = 16_384) -> Iterator[None]:
+    """SQLite's page cache (64 MB in settings, for the site's reads) fills up during a long
+    import and would hold the import above its memory budget; a smaller one costs it little."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        (previous,) = cursor.fetchone()
+        cursor.execute(f"PRAGMA cache_size = -{int(kib)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = {int(previous)}")
+
+
 def _contains(sorted_values: Sequence[int], value: int) -> bool:
     position = bisect_left(sorted_values, value)
     return position < len(sorted_values) and sorted_values[position] == value
@@ -930,7 +949,7 @@ def import_nppes(
         # '"1234567893","",' (quoted) or '1234567893,,' (not): NPIs are always 10 digits.
         blank_entity = (slice(12, 16), b',"",') if quoted else (slice(10, 12), b",,")
     try:
-        with transaction.atomic():
+        with transaction.atomic(), _small_sqlite_cache():
             writer = Writer(
                 report,
                 status=status,
