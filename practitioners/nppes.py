@@ -225,7 +225,7 @@ def format_phone(text: str) -> str:
 
 
 _ROMAN = re.compile(r"^(?=[IVX])X{0,3}(?:IX|IV|V?I{0,3})$")
-_WORD = re.compile(r"[A-Za-z]+")
+_WORD = re.compile(r"[^\W\d_]+")  # letters, accented ones too (MUÑOZ)
 
 
 def _title_word(word: str, numerals: bool = False) -> str:
@@ -246,12 +246,12 @@ def title_case_name(text: str, *, suffix: bool = False) -> str:
         return text
     result = _WORD.sub(lambda m: _title_word(m.group(), numerals=suffix), text)
     # Only a one-letter prefix before an apostrophe (O'Neil, D'Angelo) takes a capital after it.
-    return re.sub(r"\b([A-Z])'([a-z])", lambda m: f"{m.group(1)}'{m.group(2).upper()}", result)
+    return re.sub(r"\b([^\W\d_])'([^\W\d_])", lambda m: f"{m[1]}'{m[2].upper()}", result)
 
 
 # Kept in capitals in an address: directions, PO, and road designations people write that way.
 _ADDRESS_CAPITALS = {"N", "S", "E", "W", "NE", "NW", "SE", "SW", "PO", "US", "FM", "MLK", "RR"}
-_ADDRESS_WORD = re.compile(r"(?<![A-Za-z])([0-9]*)([A-Za-z]+)")
+_ADDRESS_WORD = re.compile(r"(?<![^\W\d_])([0-9]*)([^\W\d_]+)")
 _ORDINALS = {"ST", "ND", "RD", "TH"}
 
 

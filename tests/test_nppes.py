@@ -436,6 +436,7 @@ def test_headers_match_whatever_their_case_and_spacing_around_hyphens():
         ("MACK", "Mack"),
         ("XI", "Xi"),  # a surname, not a numeral
         ("D'ANGELO", "D'Angelo"),
+        ("MUÑOZ", "Muñoz"),
         ("DeMarco", "DeMarco"),  # already mixed case: kept exactly
         ("  ANNA   MARIA ", "Anna Maria"),
     ],
@@ -456,6 +457,7 @@ def test_suffixes_keep_their_numerals():
         ("123 NW 5TH ST", "123 NW 5th St"),
         ("PO BOX 12", "PO Box 12"),
         ("STE 3B", "Ste 3B"),
+        ("1 PEÑA BLVD", "1 Peña Blvd"),
         ("1 McKinney Way", "1 McKinney Way"),
     ],
 )
