@@ -832,6 +832,7 @@ class Writer:
                 self.report.locations_removed += len(to_delete)
             if changed:
                 Practitioner.objects.bulk_update(changed, ["nppes_values", "updated_at"])
+            reset_queries()
 
 
 def read_secondary_locations(
