@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import BinaryIO
 
+from django.conf import settings
 from django.db import connection, reset_queries, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -519,6 +520,12 @@ def _merge(current: dict, new: dict, written: dict | None) -> tuple[dict, dict, 
     return changes, written, kept
 
 
+def _forget_queries() -> None:
+    """With DEBUG on, Django keeps the last 9,000 statements, each bulk one hundreds of KB."""
+    if settings.DEBUG:
+        reset_queries()
+
+
 def _by_npi(npis: list[str]) -> QuerySet[Practitioner]:
     # Restating the unique index's condition (npi <> '') lets the database use that partial
     # index for a long IN list, which it cannot prove implies the condition by itself.
@@ -832,7 +839,7 @@ class Writer:
                 self.report.locations_removed += len(to_delete)
             if changed:
                 Practitioner.objects.bulk_update(changed, ["nppes_values", "updated_at"])
-            reset_queries()
+            _forget_queries()
 
 
 def read_secondary_locations(
@@ -973,7 +980,7 @@ def import_nppes(
                 if len(batch) >= BATCH_SIZE:
                     writer.write(batch)
                     batch = []
-                    reset_queries()  # with DEBUG on, Django would keep every bulk statement
+                    _forget_queries()
             if batch:
                 writer.write(batch)
             if progress is not None:
