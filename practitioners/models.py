@@ -135,6 +135,8 @@ class PractitionerQuerySet(models.QuerySet):
         in_range = Location.objects.within(origin, radius_mi)
         nearest = in_range.filter(practitioner_id=OuterRef("pk")).order_by("distance_mi", "pk")
         outer, eligible = self._filters_moved_inside()
+        if outer is self:
+            eligible = Q()  # the filters stay in the outer query
         return (
             outer.filter(pk__in=in_range.filter(eligible).values("practitioner_id"))
             .annotate(
@@ -183,9 +185,10 @@ class PractitionerQuerySet(models.QuerySet):
         )
         if not query.where:
             return self, Q()
-        eligible = Exists(self.order_by().filter(pk=OuterRef("practitioner_id")))
         if not movable:
-            return self, eligible
+            # The plain shape: correct for any queryset, fast when the database has statistics.
+            return self, Q(practitioner_id__in=self.order_by().values("pk"))
+        eligible = Exists(self.order_by().filter(pk=OuterRef("practitioner_id")))
         outer = self._chain()
         outer.query.where = WhereNode()
         return outer, eligible
