@@ -570,3 +570,15 @@ def test_the_keyboard_reaches_form_results_and_pins_with_a_visible_focus_indicat
     visited = "\n".join(reached)
     for expected in ("id_zip", "Use my location", "Avery Chen", "on the map", "map-pin"):
         assert expected in visited, f"{expected!r} not reached by Tab:\n{visited}"
+
+
+def test_a_name_that_looks_like_markup_is_shown_as_text_on_the_map(open_page, memphis):
+    hostile = '<img src="x" onerror="window.injected = 1">Lee'
+    Practitioner.objects.filter(pk=memphis["nearest"].pk).update(name=hostile)
+    page = open_page("/search/?zip=38117&radius=25")
+    row = page.locator("li.result", has_text="onerror")
+    row.get_by_role("button", name=re.compile("on the map")).click()
+    tooltip = page.locator(".leaflet-tooltip")
+    expect(tooltip).to_contain_text(hostile)
+    expect(tooltip.locator("img")).to_have_count(0)
+    assert page.evaluate("window.injected") is None

@@ -56,6 +56,13 @@
     return { row: row, latlng: L.latLng(parseFloat(row.dataset.lat), parseFloat(row.dataset.lon)) };
   });
 
+  // Tooltip content as text: names and places come from people, never as markup.
+  function textNode(text) {
+    var span = document.createElement("span");
+    span.textContent = text;
+    return span;
+  }
+
   function rowName(row) {
     var link = row.querySelector(".result-name a");
     return link ? link.textContent.trim() : "Result " + row.dataset.number;
@@ -72,7 +79,7 @@
       fillOpacity: 1,
       interactive: false,
     })
-      .bindTooltip("Searched from " + (container.dataset.originLabel || "here"))
+      .bindTooltip(textNode("Searched from " + (container.dataset.originLabel || "here")))
       .addTo(map);
   }
 
@@ -111,7 +118,7 @@
       title: label,
       riseOnHover: true,
     })
-      .bindTooltip(number + ". " + rowName(row), { direction: "top" })
+      .bindTooltip(textNode(number + ". " + rowName(row)), { direction: "top" })
       .addTo(map);
     var element = marker.getElement();
     element.setAttribute("role", "button");
