@@ -52,7 +52,7 @@ class NearestFirstPaginator(CappedPaginator):
     ``matching.near(origin, radius_mi)``; the count is capped like :class:`CappedPaginator`'s.
     """
 
-    max_probes = 4
+    max_probes = 5
 
     def __init__(
         self,
@@ -93,19 +93,25 @@ class NearestFirstPaginator(CappedPaginator):
         radius = self.radius_mi
         counted = self._count_up_to_cap_plus_one
         known = math.inf if counted > self.cap else counted  # matches within ``radius``
-        up_to = 4 * needed + 1
-        for _ in range(self.max_probes):
-            if needed == 0 or known <= 4 * needed:
-                break
-            # Area grows with the square of the radius; aim at twice what is needed.
-            shrink = (
-                0.25 if known == math.inf else min(0.75, max(0.25, (2 * needed / known) ** 0.5))
-            )
+        up_to = 2 * needed + 1  # counting more costs more than sorting a few more
+        probes = 0
+        while probes < self.max_probes and needed and known > 2 * needed:
+            # Area grows with the square of the radius: aim at about 1.5 times what is needed.
+            shrink = 0.4 if known == math.inf else min(0.8, max(0.3, (1.5 * needed / known) ** 0.5))
             smaller = radius * shrink
             found = self.matching.count_near(self.origin, smaller, up_to=up_to)
-            if found < needed:
-                break
-            radius, known = smaller, (math.inf if found >= up_to else found)
+            probes += 1
+            if found >= needed:
+                radius, known = smaller, (math.inf if found >= up_to else found)
+                continue
+            # Overshot: aim between the two circles, from the density just measured.
+            guess = smaller * (1.5 * needed / max(found, 1)) ** 0.5
+            if guess < radius and probes < self.max_probes:
+                found = self.matching.count_near(self.origin, guess, up_to=up_to)
+                probes += 1
+                if found >= needed:
+                    radius = guess
+            break
         return radius
 
 
