@@ -7,7 +7,6 @@ query, and, when nothing matched, finds how far the nearest match is.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -92,17 +91,20 @@ class NearestFirstPaginator(CappedPaginator):
         practitioners match (the full radius when that is already small enough to sort)."""
         radius = self.radius_mi
         counted = self._count_up_to_cap_plus_one
-        known = math.inf if counted > self.cap else counted  # matches within ``radius``
-        up_to = 2 * needed + 1  # counting more costs more than sorting a few more
+        # Matches within ``radius``: exactly ``known``, or at least ``known`` when capped.
+        known, exact = counted, counted <= self.cap
+        up_to = max(2 * needed + 1, 101)  # counting more costs more than sorting a few more
         probes = 0
-        while probes < self.max_probes and needed and known > 2 * needed:
-            # Area grows with the square of the radius: aim at about 1.5 times what is needed.
-            shrink = 0.4 if known == math.inf else min(0.8, max(0.3, (1.5 * needed / known) ** 0.5))
+        while probes < self.max_probes and needed and (not exact or known > 2 * needed):
+            # Area grows with the square of the radius: aim at about 1.5 times what is needed,
+            # as if the density were even (a capped count only bounds it from below).
+            aim = (1.5 * needed / known) ** 0.5
+            shrink = min(0.8, max(0.3, aim)) if exact else max(0.1, min(0.4, aim))
             smaller = radius * shrink
             found = self.matching.count_near(self.origin, smaller, up_to=up_to)
             probes += 1
             if found >= needed:
-                radius, known = smaller, (math.inf if found >= up_to else found)
+                radius, known, exact = smaller, found, found < up_to
                 continue
             # Overshot: aim between the two circles, from the density just measured.
             guess = smaller * (1.5 * needed / max(found, 1)) ** 0.5
