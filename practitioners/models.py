@@ -214,6 +214,16 @@ def acceptable_certification_ids(certifications: Iterable[Certification]) -> lis
     return [[cert.id, *level_ids.get(cert.id, [])] for cert in requested]
 
 
+class RecordSource(models.TextChoices):
+    """Where a listing or a clinic came from (shared by practitioners and locations)."""
+
+    STAFF = "staff", "Staff"
+    CSV = "csv", "CSV import"
+    NPPES = "nppes", "NPI registry (NPPES)"
+    SUBMISSION = "submission", "Public submission"
+    DEMO = "demo", "Demo data"
+
+
 class Practitioner(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -221,12 +231,7 @@ class Practitioner(models.Model):
         PUBLISHED = "published", "Published"
         SUSPENDED = "suspended", "Suspended"
 
-    class Source(models.TextChoices):
-        STAFF = "staff", "Staff"
-        CSV = "csv", "CSV import"
-        NPPES = "nppes", "NPI registry (NPPES)"
-        SUBMISSION = "submission", "Public submission"
-        DEMO = "demo", "Demo data"
+    Source = RecordSource
 
     name = models.CharField(max_length=200)
     credentials = models.CharField(max_length=100, blank=True, help_text='For example "DC, CCSP".')
@@ -367,12 +372,7 @@ class Location(models.Model):
         FAILED = "failed", "Failed (will retry)"
         MANUAL = "manual", "Manual"
 
-    class Source(models.TextChoices):
-        STAFF = "staff", "Staff"
-        CSV = "csv", "CSV import"
-        NPPES = "nppes", "NPI registry (NPPES)"
-        SUBMISSION = "submission", "Public submission"
-        DEMO = "demo", "Demo data"
+    Source = RecordSource
 
     practitioner = models.ForeignKey(
         Practitioner, on_delete=models.CASCADE, related_name="locations"
