@@ -170,8 +170,11 @@ def load(n: int, batch: int, reload: bool) -> dict[str, float] | None:
                 locations=[LocationRecord(line=line, **clinic) for clinic in listing.clinics],
             )
         t1 = time.perf_counter()
+        batch_report = ImportReport()
         with transaction.atomic():
-            write_records(records, report, source=Practitioner.Source.CSV)
+            write_records(records, batch_report, source=Practitioner.Source.CSV)
+        report.locations_created += batch_report.locations_created
+        report.certifications_added += batch_report.certifications_added
         t2 = time.perf_counter()
         timings["generate"] += t1 - t0
         timings["write_records"] += t2 - t1

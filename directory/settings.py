@@ -130,9 +130,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Every query here is short; PostgreSQL's JIT, triggered by a pessimistic cost estimate,
-    # spent 30-540 ms compiling a 3 ms search query (see bench/search_bench.py).
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+    # Every query here is short. PostgreSQL's JIT, triggered by a pessimistic cost estimate,
+    # spent 30-540 ms compiling a 3 ms search query, and a parallel plan costs more to start
+    # than the search takes on a small machine (see bench/search_bench.py).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "options", "-c jit=off -c max_parallel_workers_per_gather=0"
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
