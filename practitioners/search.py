@@ -52,6 +52,7 @@ class NearestFirstPaginator(CappedPaginator):
     """
 
     max_probes = 5
+    sort_without_probing = 300
 
     def __init__(
         self,
@@ -95,7 +96,9 @@ class NearestFirstPaginator(CappedPaginator):
         known, exact = counted, counted <= self.cap
         up_to = max(2 * needed + 1, 101)  # counting more costs more than sorting a few more
         probes = 0
-        while probes < self.max_probes and needed and (not exact or known > 2 * needed):
+        # A few hundred matches sort faster than a count costs to build and run.
+        enough = max(2 * needed, self.sort_without_probing)
+        while probes < self.max_probes and needed and (not exact or known > enough):
             # Area grows with the square of the radius: aim at about 1.5 times what is needed,
             # as if the density were even (a capped count only bounds it from below).
             aim = (1.5 * needed / known) ** 0.5
