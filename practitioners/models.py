@@ -209,8 +209,12 @@ def acceptable_certification_ids(certifications: Iterable[Certification]) -> lis
     """For each requested certification, the ids that satisfy it: itself and its levels."""
     requested = list(certifications)
     level_ids: dict[int, list[int]] = {}
-    for level in Certification.objects.filter(parent__in=requested).only("id", "parent_id"):
-        level_ids.setdefault(level.parent_id, []).append(level.id)
+    # Plain ids, not instances: a lookup holding model instances is deep-copied on every clone.
+    requested_ids = [cert.id for cert in requested]
+    for level_id, parent_id in Certification.objects.filter(
+        parent_id__in=requested_ids
+    ).values_list("id", "parent_id"):
+        level_ids.setdefault(parent_id, []).append(level_id)
     return [[cert.id, *level_ids.get(cert.id, [])] for cert in requested]
 
 
