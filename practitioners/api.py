@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from functools import cached_property
+
 from django.conf import settings
 from django.core.paginator import InvalidPage
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -17,6 +21,7 @@ from .models import Location, Practitioner
 from .search import run_search
 
 MAX_PAGE_SIZE = 100
+_PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 
 
 class LocationSerializer(serializers.ModelSerializer):
@@ -73,7 +78,21 @@ class PractitionerResultSerializer(serializers.ModelSerializer):
         return round(distance, 1) if distance is not None else None
 
     def get_url(self, practitioner: Practitioner) -> str:
+        # reverse() and build_absolute_uri() once per response, not once per row: a slug made
+        # of slug characters needs no quoting, so it fills the same URL in directly.
+        around = self._profile_url_around_slug
+        if around is not None and _PLAIN_SLUG.fullmatch(practitioner.slug):
+            return f"{around[0]}{practitioner.slug}{around[1]}"
         return self.context["request"].build_absolute_uri(practitioner.get_absolute_url())
+
+    @cached_property
+    def _profile_url_around_slug(self) -> tuple[str, str] | None:
+        marker = "slug-marker"
+        url = self.context["request"].build_absolute_uri(
+            reverse("practitioners:profile", kwargs={"slug": marker})
+        )
+        before, found, after = url.rpartition(marker)
+        return (before, after) if found and marker not in before else None
 
     def get_npi(self, practitioner: Practitioner) -> str | None:
         return practitioner.npi or None

@@ -22,9 +22,16 @@ BOOLEAN_CHOICES = (("true", "Yes"), ("false", "No"))
 MATCH_CHOICES = (("all", "All of them"), ("any", "Any of them"))
 
 
-def certification_choices() -> list[tuple[str, str]]:
-    """Each technique followed by its levels, so the checkboxes read as a tree."""
-    rows = list(Certification.objects.values_list("slug", "name", "parent__name"))
+def certification_choices(
+    every_certification: list[Certification] | None = None,
+) -> list[tuple[str, str]]:
+    """Each technique followed by its levels, so the checkboxes read as a tree.
+
+    ``every_certification`` (every row, in the model's default order) saves the query."""
+    if every_certification is None:
+        every_certification = list(Certification.objects.all())
+    name_by_id = {cert.id: cert.name for cert in every_certification}
+    rows = [(cert.slug, cert.name, name_by_id.get(cert.parent_id)) for cert in every_certification]
     rows.sort(key=lambda row: (row[2] or row[1], row[2] is not None, row[1]))
     return [(slug, name) for slug, name, _ in rows]
 
@@ -129,7 +136,12 @@ class PractitionerFilter(django_filters.FilterSet):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.filters["certification"].extra["choices"] = certification_choices()
+        # A dozen rows, read once per search: the choices, the requested certifications and
+        # their levels all come from them, instead of a query each.
+        self.every_certification: list[Certification] = list(Certification.objects.all())
+        self.filters["certification"].extra["choices"] = certification_choices(
+            self.every_certification
+        )
 
     def filter_nothing(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
         # Origin, radius and certifications interact, so filter_queryset applies them together.
@@ -154,12 +166,18 @@ class PractitionerFilter(django_filters.FilterSet):
     @cached_property
     def certifications(self) -> list[Certification]:
         slugs = self.form.cleaned_data.get("certification") or []
-        by_slug = Certification.objects.in_bulk(slugs, field_name="slug")
+        by_slug = {cert.slug: cert for cert in self.every_certification}
         return [by_slug[slug] for slug in dict.fromkeys(slugs) if slug in by_slug]
 
     def filter_without_origin(self, queryset: QuerySet) -> QuerySet:
         """Every filter but distance: what "the nearest match is N miles away" searches."""
-        return super().filter_queryset(queryset).holding(self.certifications, self.match_mode)
+        return (
+            super()
+            .filter_queryset(queryset)
+            .holding(
+                self.certifications, self.match_mode, every_certification=self.every_certification
+            )
+        )
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = self.filter_without_origin(queryset)
