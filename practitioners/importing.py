@@ -392,14 +392,32 @@ def insert_new(objs: list[models.Model]) -> None:
     columns = ", ".join(qn(f.column) for f in fields)
     row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
     per_statement = max(1, _PARAMS_PER_INSERT // len(fields))
+    table = qn(model._meta.db_table)
+    returning = qn(model._meta.pk.column)
+    if connection.vendor == "postgresql":
+        # psycopg re-parses a huge multi-row statement on every call (most of the load time);
+        # a one-row statement sent through executemany is parsed once and pipelined.
+        with connection.cursor() as cursor:
+            raw = cursor.cursor
+            raw.executemany(
+                f"INSERT INTO {table} ({columns}) VALUES {row_sql} RETURNING {returning}",
+                [[getter(obj) for getter in getters] for obj in objs],
+                returning=True,
+            )
+            for obj in objs:
+                obj.pk = raw.fetchone()[0]
+                obj._state.adding = False
+                obj._state.db = connection.alias
+                raw.nextset()
+        return
     with connection.cursor() as cursor:
         for start in range(0, len(objs), per_statement):
             batch = objs[start : start + per_statement]
             params = [getter(obj) for obj in batch for getter in getters]
             cursor.execute(
-                f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES "
+                f"INSERT INTO {table} ({columns}) VALUES "
                 + ", ".join([row_sql] * len(batch))
-                + f" RETURNING {qn(model._meta.pk.column)}",
+                + f" RETURNING {returning}",
                 params,
             )
             for obj, (pk,) in zip(batch, cursor.fetchall(), strict=True):
