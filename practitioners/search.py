@@ -67,7 +67,22 @@ class NearestFirstPaginator(CappedPaginator):
         self.origin = origin
         self.radius_mi = radius_mi
         self.prepare = prepare
-        super().__init__(prepare(matching.near(origin, radius_mi)), per_page, cap)
+        # Built on first use: a dense search pages a smaller circle and never needs it.
+        self._object_list: QuerySet | None = None
+        super().__init__(None, per_page, cap)
+
+    @property
+    def object_list(self) -> QuerySet:
+        if self._object_list is None:
+            self._object_list = self.prepare(self.matching.near(self.origin, self.radius_mi))
+        return self._object_list
+
+    @object_list.setter
+    def object_list(self, value: QuerySet | None) -> None:
+        self._object_list = value
+
+    def _check_object_list_is_ordered(self) -> None:
+        pass  # near() always orders by distance, name and id
 
     @cached_property
     def _count_up_to_cap_plus_one(self) -> int:
@@ -189,11 +204,13 @@ def run_search(
     """
     per_page = per_page or settings.SEARCH_PAGE_SIZE
     paginator: CappedPaginator
+    unbounded: QuerySet | None = None
     if filterset.origin is not None:
         # The FilterSet's own queryset is filter_without_origin(...).near(origin, radius); the
         # paginator rebuilds it with smaller radii where a smaller circle holds the page.
+        unbounded = filterset.filter_without_origin(filterset.queryset)
         paginator = NearestFirstPaginator(
-            filterset.filter_without_origin(filterset.queryset),
+            unbounded,
             filterset.origin,
             filterset.radius_mi,
             per_page,
@@ -214,9 +231,8 @@ def run_search(
         certifications=filterset.certifications,
         match=filterset.match_mode,
     )
-    if filterset.origin is not None and paginator.count == 0:
+    if unbounded is not None and paginator.count == 0:
         # The radius is the only thing that excluded everyone: search without it.
-        unbounded = filterset.filter_without_origin(filterset.queryset)
         results.nearest_distance_mi = nearest_match_distance(
             unbounded, filterset.origin, filterset.radius_mi
         )

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.factories import LocationFactory, practitioner_near_zip
+from tests.factories import LocationFactory, PractitionerFactory, practitioner_near_zip
 
 pytestmark = pytest.mark.django_db
 
@@ -172,3 +172,27 @@ def test_healthz_says_ok_when_the_database_answers(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("params", [{"zip": "38117", "radius": 50}, {}])
+def test_api_results_read_exactly_as_drf_would_serialise_them(client, monkeypatch, params):
+    from rest_framework import serializers
+
+    from practitioners import api
+
+    practitioner_near_zip("38117", 1, name="Full", npi="1234567893", certifications=["art"])
+    practitioner_near_zip("38117", 2, name="No profession", profession=None, credentials="")
+    unlocated = practitioner_near_zip("38117", 3, name="Blank clinic", telehealth=True)
+    unlocated.locations.update(name="", phone="", address_line2="")
+    LocationFactory(practitioner=PractitionerFactory(), latitude=None, longitude=None, name="")
+    PractitionerFactory(name="No clinic")
+
+    fast = client.get(API, params).json()
+    for serializer in (api.PractitionerResultSerializer, api.LocationSerializer):
+        monkeypatch.setattr(
+            serializer, "to_representation", serializers.ModelSerializer.to_representation
+        )
+    generic = client.get(API, params).json()
+
+    assert len(fast["results"]) == (3 if params else 5)
+    assert fast == generic
