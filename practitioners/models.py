@@ -181,6 +181,14 @@ class PractitionerQuerySet(models.QuerySet):
         probe the circle for each: 300 ms at a million listings instead of a few. When the
         filters cannot move (joins, aggregates, slices), everything stays where it was.
         """
+        # A search sizes its circle with several count_near() calls on one queryset: split it
+        # once. Each clone starts without this attribute, so it never outlives its query.
+        cached = self.__dict__.get("_moved_inside")
+        if cached is None:
+            cached = self.__dict__["_moved_inside"] = self._split_filters()
+        return cached
+
+    def _split_filters(self) -> tuple[PractitionerQuerySet, Q | Exists]:
         query = self.query
         movable = (
             len(query.alias_map) <= 1
