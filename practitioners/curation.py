@@ -20,7 +20,6 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Concat, Lower, Replace, Right, Trim
 from django.utils import timezone
-from django.utils.text import slugify
 from simple_history.utils import bulk_update_with_history
 
 from . import geocoding
@@ -32,6 +31,8 @@ from .models import (
     Practitioner,
     PractitionerCertification,
     Profession,
+    first_free_slug,
+    listing_slug_base,
 )
 
 # A certificate checked more than a year ago, or one about to lapse, goes back to staff.
@@ -474,13 +475,9 @@ class ListingSubmission:
 
 
 def _unique_slug(name: str, city: str) -> str:
-    base = slugify(f"{name} {city}")[:200].strip("-") or "practitioner"
+    base = listing_slug_base(name, city)
     taken = set(Practitioner.objects.filter(slug__startswith=base).values_list("slug", flat=True))
-    slug, n = base, 1
-    while slug in taken:
-        n += 1
-        slug = f"{base}-{n}"
-    return slug
+    return first_free_slug(base, taken)
 
 
 def submit_listing(*, submission: ListingSubmission) -> Practitioner:

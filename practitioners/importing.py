@@ -18,7 +18,6 @@ from typing import TextIO
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import connections, models, router, transaction
-from django.utils.text import slugify
 
 from . import geo
 from .models import (
@@ -27,6 +26,8 @@ from .models import (
     Practitioner,
     PractitionerCertification,
     Profession,
+    first_free_slug,
+    listing_slug_base,
     npi_check_digit_ok,
 )
 
@@ -340,16 +341,6 @@ def collect_records(
     return records
 
 
-def _unique_slug(base: str, taken: set[str]) -> str:
-    base = base[:200].strip("-") or "practitioner"
-    slug, n = base, 1
-    while slug in taken:
-        n += 1
-        slug = f"{base}-{n}"
-    taken.add(slug)
-    return slug
-
-
 def _chunks(items: list, size: int = BATCH_SIZE) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -480,8 +471,8 @@ def write_records(
             to_create.append(
                 Practitioner(
                     external_id=external_id,
-                    slug=_unique_slug(
-                        slugify(f"{record.values['name']} {first.city}"), taken_slugs
+                    slug=first_free_slug(
+                        listing_slug_base(record.values["name"], first.city), taken_slugs
                     ),
                     source=source,
                     **record.values,

@@ -17,6 +17,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.sql.where import WhereNode
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 from simple_history.models import HistoricalRecords
 
 from . import geo
@@ -244,6 +245,21 @@ def acceptable_certification_ids(
     for level_id, parent_id in levels:
         level_ids.setdefault(parent_id, []).append(level_id)
     return [[cert.id, *level_ids.get(cert.id, [])] for cert in requested]
+
+
+def listing_slug_base(name: str, city: str, max_length: int = 200) -> str:
+    """ "Jane Doe" in Memphis -> "jane-doe-memphis": the readable part of a profile URL."""
+    return slugify(f"{name} {city}")[:max_length].strip("-") or "practitioner"
+
+
+def first_free_slug(base: str, taken: set[str]) -> str:
+    """``base``, or ``base-2``, ``base-3``... whichever is not in ``taken``; marks it taken."""
+    slug, n = base, 1
+    while slug in taken:
+        n += 1
+        slug = f"{base}-{n}"
+    taken.add(slug)
+    return slug
 
 
 class RecordSource(models.TextChoices):

@@ -38,12 +38,18 @@ from django.conf import settings
 from django.db import connection, reset_queries, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.text import slugify
 from simple_history.utils import bulk_update_with_history
 
 from . import geo
 from .importing import address_key
-from .models import Location, Practitioner, Profession, TaxonomyMapping, npi_check_digit_ok
+from .models import (
+    Location,
+    Practitioner,
+    Profession,
+    TaxonomyMapping,
+    listing_slug_base,
+    npi_check_digit_ok,
+)
 
 BATCH_SIZE = 2000
 PROGRESS_EVERY = 50_000
@@ -756,8 +762,9 @@ class Writer:
         loading every slug in the directory."""
         bases = {}
         for practitioner, row in new:
-            base = slugify(f"{practitioner.name} {row.location['city']}")[:190].strip("-")
-            bases[practitioner.npi] = base or "practitioner"
+            bases[practitioner.npi] = listing_slug_base(
+                practitioner.name, row.location["city"], max_length=190
+            )
         candidates = set(bases.values()) | {f"{b}-{npi}" for npi, b in bases.items()}
         taken = set(Practitioner.objects.filter(slug__in=candidates).values_list("slug", flat=True))
         for practitioner, _ in new:
