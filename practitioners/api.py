@@ -117,9 +117,7 @@ class PractitionerResultSerializer(serializers.ModelSerializer):
 
     def get_certifications(self, practitioner: Practitioner) -> list[str]:
         return [
-            record.certification.slug
-            for record in practitioner.certification_records.all()
-            if record.is_current()
+            record.certification.slug for record in practitioner.certificates if record.is_current()
         ]
 
     def get_distance_mi(self, practitioner: Practitioner) -> float | None:

@@ -97,24 +97,51 @@ class GreatCircleDistance(Expression):
     def as_sql(self, compiler, connection) -> tuple[str, list]:
         lat_sql, lat_params = compiler.compile(self.latitude)
         lon_sql, lon_params = compiler.compile(self.longitude)
-        half_radian = math.pi / 360  # degrees -> half-angle radians
-        sql = (
-            f"(%s * ASIN(SQRT((POWER(SIN((({lat_sql} - %s) * %s)), 2) + "
-            f"((%s * COS(({lat_sql} * %s))) * POWER(SIN((({lon_sql} - %s) * %s)), 2))))))"
-        )
-        params = [
-            2 * earth_radius_mi(self.origin.latitude),
-            *lat_params,
-            self.origin.latitude,
-            half_radian,
-            math.cos(math.radians(self.origin.latitude)),
-            *lat_params,
-            math.pi / 180,
-            *lon_params,
-            self.origin.longitude,
-            half_radian,
-        ]
-        return sql, params
+        if lat_params or lon_params:  # pragma: no cover - columns never carry parameters
+            raise ValueError("coordinates must be plain columns")
+        return distance_sql(self.origin, lat_sql, lon_sql)
+
+
+def distance_sql(origin: Origin, latitude_sql: str, longitude_sql: str) -> tuple[str, list]:
+    """The haversine of :func:`distance_mi` as SQL over two coordinate columns, in miles."""
+    half_radian = math.pi / 360  # degrees -> half-angle radians
+    sql = (
+        f"(%s * ASIN(SQRT((POWER(SIN((({latitude_sql} - %s) * %s)), 2) + "
+        f"((%s * COS(({latitude_sql} * %s))) * POWER(SIN((({longitude_sql} - %s) * %s)), 2))))))"
+    )
+    params = [
+        2 * earth_radius_mi(origin.latitude),
+        origin.latitude,
+        half_radian,
+        math.cos(math.radians(origin.latitude)),
+        math.pi / 180,
+        origin.longitude,
+        half_radian,
+    ]
+    return sql, params
+
+
+def circle_sql(
+    origin: Origin, radius_mi: float, latitude_sql: str, longitude_sql: str
+) -> tuple[str, list]:
+    """SQL condition "within ``radius_mi`` of ``origin``": the bounding box first (what an index
+    on the coordinates can use), then the exact distance."""
+    box = bounding_box(origin, radius_mi)
+    if box.crosses_antimeridian:
+        longitude = f"({longitude_sql} >= %s OR {longitude_sql} <= %s)"
+    else:
+        longitude = f"{longitude_sql} BETWEEN %s AND %s"
+    distance, distance_params = distance_sql(origin, latitude_sql, longitude_sql)
+    sql = f"{latitude_sql} BETWEEN %s AND %s AND {longitude} AND {distance} <= %s"
+    params = [
+        box.min_latitude,
+        box.max_latitude,
+        box.min_longitude,
+        box.max_longitude,
+        *distance_params,
+        radius_mi,
+    ]
+    return sql, params
 
 
 def distance_expression(

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import connections, models
 from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models.expressions import Col, RawSQL
+from django.db.models.lookups import Exact
 from django.db.models.sql.where import WhereNode
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from simple_history.models import HistoricalRecords
 
-from . import geo
+from . import geo, search_index
 
 zip5_validator = RegexValidator(r"^[0-9]{5}$", "Enter a 5-digit ZIP code.")
 state_validator = RegexValidator(r"^[A-Z]{2}$", "Enter a two-letter state code, like TN.")
@@ -101,6 +104,83 @@ class TaxonomyMapping(models.Model):
         return f"{self.code_prefix} → {self.profession}"
 
 
+class HoldsCertification(Exists):
+    """``Exists`` of a current certificate among some certification ids, remembering their
+    ``search_index`` bits so a distance search can reject clinics by them first."""
+
+    def __init__(self, queryset: models.QuerySet, *, bits: int, **kwargs) -> None:
+        super().__init__(queryset, **kwargs)
+        self.bits = bits
+
+
+@dataclass(frozen=True)
+class NearbyMatch:
+    practitioner_id: int
+    location_id: int
+    distance_mi: float
+
+
+class _NearbyPlan:
+    """What a distance search asks of each clinic in the circle, derived from the filters of
+    a practitioner queryset: the index-only prefilter (``listed``, ``certification_bits``)
+    that the filters imply, and the exact check of the filters that the prefilter cannot
+    settle, as an ``EXISTS`` correlated with the clinic's practitioner."""
+
+    def __init__(self, queryset: PractitionerQuerySet) -> None:
+        self.listed: bool | None = None
+        self.bit_groups: list[int] = []
+        settled_by_prefilter = self._read_filters(queryset.query.where)
+        self.check_sql, self.check_params = "", ()
+        if not settled_by_prefilter:
+            correlated = queryset.order_by().filter(
+                pk=RawSQL("l.practitioner_id", (), output_field=models.BigIntegerField())
+            )
+            sql, params = correlated.values("pk").query.sql_with_params()
+            self.check_sql, self.check_params = f" AND EXISTS ({sql})", params
+
+    def _read_filters(self, where: WhereNode) -> bool:
+        """Collect the prefilter from the top-level AND of the filters; True when it alone
+        decides them (the queryset is ``published()`` or unfiltered)."""
+        if where.negated or (where.connector != "AND" and len(where.children) > 1):
+            return False
+        settled = True
+        for child in where.children:
+            if isinstance(child, WhereNode):
+                settled = self._read_filters(child) and settled
+                continue
+            condition = child.lhs if isinstance(child, Exact) and child.rhs is True else child
+            if isinstance(condition, HoldsCertification):
+                self.bit_groups.append(condition.bits)
+                settled = False  # expiry dates are checked exactly
+            elif (
+                isinstance(child, Exact)
+                and isinstance(child.lhs, Col)
+                and child.lhs.target.attname == "status"
+                and child.lhs.alias == Practitioner._meta.db_table
+                and child.rhs == Practitioner.Status.PUBLISHED
+            ):
+                self.listed = True
+            else:
+                settled = False
+        return settled
+
+    def clinics_in_circle(self, origin: geo.Origin, radius_mi: float) -> tuple[str, list]:
+        """WHERE clause (and its parameters) for the matching clinics ``l`` in the circle."""
+        alias = "l"  # the exact check above refers to it
+        # Both values when the filters leave it open: the index leads with ``listed``.
+        listed = "IN (%s, %s)" if self.listed is None else "= %s"
+        params: list = [True, False] if self.listed is None else [True]
+        circle, circle_params = geo.circle_sql(
+            origin, radius_mi, f"{alias}.latitude", f"{alias}.longitude"
+        )
+        sql = f"{alias}.listed {listed} AND {circle}"
+        params += circle_params
+        for bits in self.bit_groups:
+            sql += f" AND ({alias}.certification_bits & %s) <> 0"
+            params.append(bits)
+        return sql + self.check_sql, [*params, *self.check_params]
+
+
 class PractitionerQuerySet(models.QuerySet):
     def published(self) -> PractitionerQuerySet:
         return self.filter(status=Practitioner.Status.PUBLISHED)
@@ -129,10 +209,11 @@ class PractitionerQuerySet(models.QuerySet):
         # One filter() call for every group: each call clones and re-resolves the whole query.
         return self.filter(
             *(
-                Exists(
+                HoldsCertification(
                     records.filter(
                         current, practitioner_id=OuterRef("pk"), certification_id__in=ids
-                    )
+                    ),
+                    bits=search_index.certification_bits(ids),
                 )
                 for ids in groups
             )
@@ -140,21 +221,50 @@ class PractitionerQuerySet(models.QuerySet):
 
     def near(self, origin: geo.Origin, radius_mi: float) -> PractitionerQuerySet:
         """Practitioners with a clinic within ``radius_mi`` of ``origin``, each once, annotated
-        with ``distance_mi`` and ``nearest_location_id`` of its nearest clinic, nearest first."""
+        with ``distance_mi`` and ``nearest_location_id`` of its nearest clinic, nearest first.
+
+        The general form, for any queryset. A search page asks the same question through
+        :meth:`nearest` and :meth:`count_near`, which the tests hold to the same answers."""
         in_range = Location.objects.within(origin, radius_mi)
         nearest = in_range.filter(practitioner_id=OuterRef("pk")).order_by("distance_mi", "pk")
-        outer, eligible = self._filters_moved_inside()
-        if outer is self:
-            eligible = Q()  # the filters stay in the outer query
-        eligible_in_range = in_range.filter(eligible) if eligible else in_range
         return (
-            outer.filter(pk__in=eligible_in_range.values("practitioner_id"))
+            self.filter(pk__in=in_range.values("practitioner_id"))
             .annotate(
                 distance_mi=Subquery(nearest.values("distance_mi")[:1]),
                 nearest_location_id=Subquery(nearest.values("pk")[:1]),
             )
             .order_by("distance_mi", "name", "pk")
         )
+
+    def nearest(
+        self, origin: geo.Origin, radius_mi: float, *, offset: int = 0, limit: int | None = None
+    ) -> list[NearbyMatch]:
+        """``near(origin, radius_mi)[offset:offset + limit]`` as (practitioner, clinic,
+        distance) triples: the page of a search, in one statement the database plans well.
+
+        Every clinic in the circle is read from one index, rejected there when its copies of
+        the practitioner's status and certificates (``search_index.py``) rule it out, and only
+        the survivors are checked against this queryset's filters."""
+        plan = self._nearby_plan()
+        where, params = plan.clinics_in_circle(origin, radius_mi)
+        distance, distance_params = geo.distance_sql(origin, "l.latitude", "l.longitude")
+        page = "" if limit is None else " LIMIT %s OFFSET %s"
+        sql = (
+            f"SELECT c.practitioner_id, c.id, c.distance FROM ("
+            f"SELECT l.practitioner_id, l.id, {distance} AS distance, ROW_NUMBER() OVER ("
+            f"PARTITION BY l.practitioner_id ORDER BY {distance}, l.id) AS nth "
+            f"FROM {Location._meta.db_table} l WHERE {where}) c "
+            f"JOIN {Practitioner._meta.db_table} p ON p.id = c.practitioner_id "
+            f"WHERE c.nth = 1 ORDER BY c.distance, p.name, p.id{page}"
+        )
+        params = [*distance_params, *distance_params, *params]
+        if limit is not None:
+            params += [limit, offset]
+        elif offset:
+            raise ValueError("an offset needs a limit")
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(sql, params)
+            return [NearbyMatch(*row) for row in cursor.fetchall()]
 
     def count_near(self, origin: geo.Origin, radius_mi: float, *, up_to: int) -> int:
         """``min(up_to, self.near(origin, radius_mi).count())``, at the cost of ``up_to``
@@ -164,52 +274,26 @@ class PractitionerQuerySet(models.QuerySet):
         clinic of theirs in the circle has a smaller id), so no DISTINCT is needed and the
         database stops as soon as it has counted ``up_to``.
         """
-        in_range = Location.objects.within(origin, radius_mi)
-        earlier_sibling = in_range.filter(
-            practitioner_id=OuterRef("practitioner_id"), pk__lt=OuterRef("pk")
+        plan = self._nearby_plan()
+        where, params = plan.clinics_in_circle(origin, radius_mi)
+        sibling, sibling_params = geo.circle_sql(origin, radius_mi, "s.latitude", "s.longitude")
+        table = Location._meta.db_table
+        sql = (
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} l WHERE {where} AND NOT EXISTS ("
+            f"SELECT 1 FROM {table} s WHERE s.practitioner_id = l.practitioner_id "
+            f"AND s.id < l.id AND {sibling}) LIMIT %s) firsts"
         )
-        _, eligible = self._filters_moved_inside()
-        firsts = in_range.filter(eligible, ~Exists(earlier_sibling))
-        return firsts.order_by().values("pk")[:up_to].count()
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(sql, [*params, *sibling_params, up_to])
+            return cursor.fetchone()[0]
 
-    def _filters_moved_inside(self) -> tuple[PractitionerQuerySet, Q | Exists]:
-        """Split this queryset for a distance search driven by the clinics in the circle.
-
-        Returns the outer queryset and the condition a clinic must meet for its practitioner
-        to match (``Exists`` of this queryset's filters, checked by primary key). Left in the
-        outer query, a filter like ``status = 'published'`` tempts SQLite (which keeps no
-        statistics unless someone runs ANALYZE) to walk every published practitioner and
-        probe the circle for each: 300 ms at a million listings instead of a few. When the
-        filters cannot move (joins, aggregates, slices), everything stays where it was.
-        """
-        # A search sizes its circle with several count_near() calls on one queryset: split it
-        # once. Each clone starts without this attribute, so it never outlives its query.
-        cached = self.__dict__.get("_moved_inside")
-        if cached is None:
-            cached = self.__dict__["_moved_inside"] = self._split_filters()
-        return cached
-
-    def _split_filters(self) -> tuple[PractitionerQuerySet, Q | Exists]:
-        query = self.query
-        movable = (
-            len(query.alias_map) <= 1
-            and not query.annotations
-            and not query.is_sliced
-            and not query.distinct
-            and not query.combinator
-            and not query.extra
-            and query.group_by is None
-            and not query.is_empty()
-        )
-        if not query.where:
-            return self, Q()
-        if not movable:
-            # The plain shape: correct for any queryset, fast when the database has statistics.
-            return self, Q(practitioner_id__in=self.order_by().values("pk"))
-        eligible = Exists(self.order_by().filter(pk=OuterRef("practitioner_id")))
-        outer = self._chain()
-        outer.query.where = WhereNode()
-        return outer, eligible
+    def _nearby_plan(self) -> _NearbyPlan:
+        # A search sizes its circle with several counts on one queryset: plan it once. Each
+        # clone starts without this attribute, so the plan never outlives its filters.
+        plan = self.__dict__.get("_nearby")
+        if plan is None:
+            plan = self.__dict__["_nearby"] = _NearbyPlan(self)
+        return plan
 
     def for_listing(self) -> PractitionerQuerySet:
         """What a result row or profile shows, fetched in a fixed number of queries."""
@@ -449,22 +533,36 @@ class Location(models.Model):
     nppes_key = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Copies of the practitioner's status and certificates, kept right by database triggers
+    # (search_index.py), so a distance search filters clinics inside its index.
+    listed = models.BooleanField(default=False, editable=False)
+    certification_bits = models.BigIntegerField(default=0, editable=False)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["listed", "certification_bits"])
     objects = LocationQuerySet.as_manager()
 
     class Meta:
         ordering = ["practitioner", "pk"]
         indexes = [
-            # A distance search reads only this index for the clinics in its bounding box
-            # (coordinates to compute the distance, practitioner to check the filters).
+            # A distance search reads only this index for the clinics in its bounding box:
+            # coordinates for the distance, the copies that reject most clinics before any
+            # look-up, and the practitioner and clinic ids it returns.
             models.Index(
-                fields=["latitude", "longitude", "practitioner"], name="location_coordinates_owner"
+                fields=[
+                    "listed",
+                    "latitude",
+                    "longitude",
+                    "certification_bits",
+                    "practitioner",
+                    "id",
+                ],
+                name="location_search",
             ),
-            # ... and this one for a practitioner's clinics with their coordinates (the nearest
-            # clinic of each match), without reading the table.
+            # ... and this one for a practitioner's other clinics in the circle (each
+            # practitioner is counted once, at its first clinic), without reading the table.
             models.Index(
-                fields=["practitioner", "latitude", "longitude"], name="location_owner_coordinates"
+                fields=["practitioner", "id", "latitude", "longitude"],
+                name="location_owner_search",
             ),
             models.Index(fields=["geocode_status"], name="location_geocode_status"),
         ]

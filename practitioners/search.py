@@ -7,7 +7,7 @@ query, and, when nothing matched, finds how far the nearest match is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -16,7 +16,13 @@ from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
 from . import geo
-from .models import Certification, Location, Practitioner
+from .models import (
+    Certification,
+    Location,
+    NearbyMatch,
+    Practitioner,
+    PractitionerCertification,
+)
 
 
 class CappedPaginator(Paginator):
@@ -61,28 +67,14 @@ class NearestFirstPaginator(CappedPaginator):
         radius_mi: float,
         per_page: int,
         cap: int,
-        prepare: Callable[[QuerySet], QuerySet] = lambda queryset: queryset,
     ) -> None:
         self.matching = matching  # every filter but the distance
         self.origin = origin
         self.radius_mi = radius_mi
-        self.prepare = prepare
-        # Built on first use: a dense search pages a smaller circle and never needs it.
-        self._object_list: QuerySet | None = None
         super().__init__(None, per_page, cap)
 
-    @property
-    def object_list(self) -> QuerySet:
-        if self._object_list is None:
-            self._object_list = self.prepare(self.matching.near(self.origin, self.radius_mi))
-        return self._object_list
-
-    @object_list.setter
-    def object_list(self, value: QuerySet | None) -> None:
-        self._object_list = value
-
     def _check_object_list_is_ordered(self) -> None:
-        pass  # near() always orders by distance, name and id
+        pass  # nearest() always orders by distance, name and id
 
     @cached_property
     def _count_up_to_cap_plus_one(self) -> int:
@@ -94,13 +86,10 @@ class NearestFirstPaginator(CappedPaginator):
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        radius = self.radius_holding(top)
-        queryset = (
-            self.object_list
-            if radius == self.radius_mi
-            else self.prepare(self.matching.near(self.origin, radius))
+        matches = self.matching.nearest(
+            self.origin, self.radius_holding(top), offset=bottom, limit=max(0, top - bottom)
         )
-        return self._get_page(queryset[bottom:top], number, self)
+        return self._get_page(listings_for(matches), number, self)
 
     def radius_holding(self, needed: int) -> float:
         """A radius, as small as a few cheap counts can find, within which at least ``needed``
@@ -135,22 +124,56 @@ class NearestFirstPaginator(CappedPaginator):
         return radius
 
 
-def attach_nearest_locations(practitioners: Sequence[Practitioner]) -> None:
-    """Give each practitioner on a page its ``nearest_location`` (its first clinic when the
-    search had no origin), in one query whatever the page size."""
-    nearest_ids = [getattr(p, "nearest_location_id", None) for p in practitioners]
-    by_practitioner: dict[int, Location] = {}
-    if any(nearest_ids):
-        for location in Location.objects.filter(pk__in=[i for i in nearest_ids if i]):
-            by_practitioner[location.practitioner_id] = location
-    elif practitioners:
-        first_clinics = Location.objects.filter(
+def listings_for(matches: Sequence[NearbyMatch]) -> list[Practitioner]:
+    """The practitioners of a page of matches, in order, as ``near()`` annotates them
+    (``distance_mi``, ``nearest_location_id``), with ``nearest_location`` attached: the
+    clinics and their practitioners come in one query."""
+    clinics = Location.objects.select_related("practitioner__profession").in_bulk(
+        [match.location_id for match in matches]
+    )
+    listings = []
+    for match in matches:
+        clinic = clinics[match.location_id]
+        practitioner = clinic.practitioner
+        practitioner.distance_mi = match.distance_mi
+        practitioner.nearest_location_id = match.location_id
+        practitioner.nearest_location = clinic
+        listings.append(practitioner)
+    return listings
+
+
+def attach_certificates(
+    practitioners: Sequence[Practitioner], every_certification: Sequence[Certification]
+) -> None:
+    """Give each practitioner on a page its ``certificates`` (every record, expired ones
+    too, by certification name) in one query, reusing the Certification rows the search
+    already read instead of joining them into every record."""
+    by_id = {certification.id: certification for certification in every_certification}
+    for certification in every_certification:
+        if certification.parent_id is not None:
+            certification.parent = by_id[certification.parent_id]
+    records: dict[int, list[PractitionerCertification]] = {p.pk: [] for p in practitioners}
+    if records:
+        for record in PractitionerCertification.objects.filter(practitioner_id__in=records):
+            record.certification = by_id[record.certification_id]
+            records[record.practitioner_id].append(record)
+    for practitioner in practitioners:
+        practitioner.certificates = sorted(
+            records[practitioner.pk], key=lambda record: record.certification.name
+        )
+
+
+def attach_first_clinics(practitioners: Sequence[Practitioner]) -> None:
+    """Without an origin there is no nearest clinic: show each practitioner's first one, for
+    the whole page in one query."""
+    first_clinics: dict[int, Location] = {}
+    if practitioners:
+        clinics = Location.objects.filter(
             practitioner_id__in=[p.pk for p in practitioners]
         ).order_by("-pk")
-        for location in first_clinics:
-            by_practitioner[location.practitioner_id] = location
+        first_clinics = {clinic.practitioner_id: clinic for clinic in clinics}
     for practitioner in practitioners:
-        practitioner.nearest_location = by_practitioner.get(practitioner.pk)
+        practitioner.nearest_location = first_clinics.get(practitioner.pk)
 
 
 def nearest_match_distance(
@@ -163,9 +186,9 @@ def nearest_match_distance(
     radius = radius_mi
     while radius < 3000:
         radius = min(radius * 4, 3000)
-        first = queryset.near(origin, radius).values_list("distance_mi", flat=True).first()
-        if first is not None:
-            return first
+        first = queryset.nearest(origin, radius, limit=1)
+        if first:
+            return first[0].distance_mi
     return None
 
 
@@ -215,14 +238,16 @@ def run_search(
             filterset.radius_mi,
             per_page,
             cap=settings.SEARCH_COUNT_CAP,
-            prepare=lambda queryset: queryset.for_listing(),
         )
     else:
         paginator = CappedPaginator(
-            filterset.qs.for_listing(), per_page, cap=settings.SEARCH_COUNT_CAP
+            filterset.qs.select_related("profession"), per_page, cap=settings.SEARCH_COUNT_CAP
         )
     page = paginator.page(page_number) if strict else paginator.get_page(page_number)
-    attach_nearest_locations(page.object_list)
+    page.object_list = list(page.object_list)
+    if filterset.origin is None:
+        attach_first_clinics(page.object_list)
+    attach_certificates(page.object_list, filterset.every_certification)
     results = SearchResults(
         page=page,
         paginator=paginator,

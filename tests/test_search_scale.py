@@ -220,3 +220,28 @@ def test_insert_new_writes_what_bulk_create_writes():
     assert stored_fast.nppes_values == {"name": "Fast"}
     assert stored_fast.created_at is not None and stored_fast.updated_at is not None
     assert PractitionerFactory().pk > fast.pk  # the sequence moved on
+
+
+@pytest.mark.parametrize(
+    "narrow",
+    [
+        lambda qs: qs,
+        lambda qs: qs.holding([certification("art")]),
+        lambda qs: qs.holding([certification("art"), certification("graston")], "any"),
+        lambda qs: qs.filter(name__icontains="person 1"),
+        lambda qs: qs.exclude(profession__slug="massage-therapist").filter(telehealth=False),
+        lambda qs: qs.exclude(name__startswith="Person 2"),
+    ],
+    ids=["published", "art", "art-or-graston", "name", "profession", "exclude"],
+)
+def test_the_search_pages_give_what_near_gives_for_any_filters(dense_city, narrow):
+    queryset = narrow(Practitioner.objects.published())
+    expected = list(queryset.near(MANHATTAN, 6).values_list("pk", "nearest_location_id"))
+
+    matches = queryset.nearest(MANHATTAN, 6)
+    page = queryset.nearest(MANHATTAN, 6, offset=20, limit=20)
+
+    assert expected
+    assert [(m.practitioner_id, m.location_id) for m in matches] == expected
+    assert [(m.practitioner_id, m.location_id) for m in page] == expected[20:40]
+    assert queryset.count_near(MANHATTAN, 6, up_to=100_000) == len(expected)

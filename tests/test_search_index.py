@@ -1,0 +1,140 @@
+"""The copies on each clinic that a distance search filters by stay right on every write path."""
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from practitioners import geo, search_index
+from practitioners.models import Certification, Location, Practitioner, PractitionerCertification
+from tests.factories import LocationFactory, PractitionerFactory, certification, practitioner_at
+
+pytestmark = pytest.mark.django_db
+
+MEMPHIS = geo.origin_from_zip("38117")
+
+
+def columns(practitioner: Practitioner) -> set[tuple[bool, int]]:
+    return set(
+        Location.objects.filter(practitioner=practitioner).values_list(
+            "listed", "certification_bits"
+        )
+    )
+
+
+def bits(*slugs: str) -> int:
+    return search_index.certification_bits(certification(slug).id for slug in slugs)
+
+
+def found(queryset, radius: float = 10) -> list[str]:
+    return [
+        Practitioner.objects.get(pk=match.practitioner_id).name
+        for match in queryset.nearest(MEMPHIS, radius)
+    ]
+
+
+def test_a_new_clinic_copies_its_practitioners_status_and_certifications():
+    person = practitioner_at(35.11, -89.90, certifications=["art", "graston"])
+    LocationFactory(practitioner=person)
+    draft = practitioner_at(35.11, -89.90, status=Practitioner.Status.DRAFT)
+
+    assert columns(person) == {(True, bits("art", "graston"))}
+    assert columns(draft) == {(False, 0)}
+
+
+def test_publishing_or_suspending_by_queryset_update_relists_every_clinic():
+    person = practitioner_at(35.11, -89.90, status=Practitioner.Status.PENDING)
+    LocationFactory(practitioner=person)
+
+    Practitioner.objects.filter(pk=person.pk).update(status=Practitioner.Status.PUBLISHED)
+    assert columns(person) == {(True, 0)}
+    assert found(Practitioner.objects.published()) == [person.name]
+
+    Practitioner.objects.filter(pk=person.pk).update(status=Practitioner.Status.SUSPENDED)
+    assert columns(person) == {(False, 0)}
+    assert found(Practitioner.objects.published()) == []
+
+
+def test_adding_moving_and_removing_certificates_updates_every_clinic():
+    first = practitioner_at(35.11, -89.90)
+    LocationFactory(practitioner=first)
+    second = practitioner_at(35.12, -89.90)
+
+    PractitionerCertification.objects.bulk_create(
+        [PractitionerCertification(practitioner=first, certification=certification("art"))]
+    )
+    record = PractitionerCertification.objects.create(
+        practitioner=first, certification=certification("graston")
+    )
+    assert columns(first) == {(True, bits("art", "graston"))}
+
+    PractitionerCertification.objects.filter(pk=record.pk).update(practitioner=second)
+    assert columns(first) == {(True, bits("art"))}
+    assert columns(second) == {(True, bits("graston"))}
+
+    PractitionerCertification.objects.filter(practitioner=first).delete()
+    assert columns(first) == {(True, 0)}
+
+
+def test_a_clinic_moved_to_another_practitioner_takes_the_new_owners_copies():
+    published = practitioner_at(35.11, -89.90, certifications=["art"])
+    draft = PractitionerFactory(status=Practitioner.Status.DRAFT)
+
+    Location.objects.filter(practitioner=published).update(practitioner=draft)
+
+    assert columns(draft) == {(False, 0)}
+
+
+def test_saving_a_stale_clinic_instance_never_writes_stale_copies():
+    person = practitioner_at(35.11, -89.90, status=Practitioner.Status.PENDING)
+    clinic = Location.objects.get(practitioner=person)  # read while the listing was pending
+
+    Practitioner.objects.filter(pk=person.pk).update(status=Practitioner.Status.PUBLISHED)
+    PractitionerCertification.objects.create(
+        practitioner=person, certification=certification("art")
+    )
+    clinic.name = "Renamed in the admin"
+    clinic.save()  # the instance still says listed=False, bits=0
+
+    assert columns(person) == {(True, bits("art"))}
+    assert found(Practitioner.objects.published().holding([certification("art")])) == [person.name]
+
+
+def test_two_certifications_sharing_a_bit_never_match_each_other():
+    art = certification("art")
+    twin = Certification.objects.create(
+        pk=art.pk + search_index.BITS, slug="twin", name="Shares ART's bit"
+    )
+    assert search_index.certification_bit(twin.pk) == search_index.certification_bit(art.pk)
+    holder = practitioner_at(35.11, -89.90, name="Holds the twin only")
+    PractitionerCertification.objects.create(practitioner=holder, certification=twin)
+
+    published = Practitioner.objects.published()
+
+    assert found(published.holding([art])) == []
+    assert published.holding([art]).count_near(MEMPHIS, 10, up_to=10) == 0
+    assert found(published.holding([twin])) == [holder.name]
+
+
+def test_an_unfiltered_search_still_finds_unlisted_practitioners():
+    practitioner_at(35.11, -89.90, name="Draft", status=Practitioner.Status.DRAFT)
+    practitioner_at(35.12, -89.90, name="Published")
+
+    assert found(Practitioner.objects.all()) == ["Draft", "Published"]
+    assert found(Practitioner.objects.published()) == ["Published"]
+
+
+def _drop_triggers() -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"DROP TRIGGER location_search_columns ON {search_index.LOCATION}")
+        else:
+            cursor.execute("DROP TRIGGER location_search_columns_insert")
+
+
+def test_migrate_puts_back_triggers_a_table_rebuild_dropped():
+    _drop_triggers()
+
+    call_command("migrate", verbosity=0)
+    person = practitioner_at(35.11, -89.90, certifications=["art"])
+
+    assert columns(person) == {(True, bits("art"))}
