@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import connections, models, router, transaction
 
-from . import geo
+from . import geo, search_index
 from .models import (
     Certification,
     Location,
@@ -524,7 +524,14 @@ def write_records(
         for location_record in record.locations:
             current = existing_locations.get((practitioner_id, location_record.key))
             if current is None:
-                new_locations.append(_new_location(practitioner_id, location_record, source))
+                location = _new_location(practitioner_id, location_record, source)
+                if external_id not in existing:
+                    # What the database triggers would compute; matching them saves a write.
+                    location.listed = record.values.get("status") == Practitioner.Status.PUBLISHED
+                    location.certification_bits = search_index.certification_bits(
+                        record.certification_ids
+                    )
+                new_locations.append(location)
             elif _update_location(current, location_record):
                 changed_locations.append(current)
         for certification_id in sorted(record.certification_ids):
@@ -534,6 +541,10 @@ def write_records(
                         practitioner_id=practitioner_id, certification_id=certification_id
                     )
                 )
+    # Certificates before clinics: a new clinic then finds its practitioner's certificates
+    # in place, and a new certificate finds no clinic of a new practitioner to update.
+    for chunk in _chunks(new_certs):
+        insert_new(chunk)
     for chunk in _chunks(new_locations):
         insert_new(chunk)
     for chunk in _chunks(changed_locations):
@@ -548,8 +559,6 @@ def write_records(
                 "updated_at",
             ],
         )
-    for chunk in _chunks(new_certs):
-        insert_new(chunk)
     report.locations_created = len(new_locations)
     report.locations_updated = len(changed_locations)
     report.certifications_added = len(new_certs)
