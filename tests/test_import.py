@@ -283,3 +283,17 @@ def test_import_command_no_geocode_leaves_new_clinics_pending_at_their_zip(tmp_p
     assert location.geocode_status == "pending"
     assert location.precision == "zip"
     assert location.latitude == pytest.approx(35.11, abs=0.05)
+
+
+def test_new_row_builds_what_the_model_constructor_builds():
+    from practitioners.importing import new_row
+
+    values = {"practitioner_id": 7, "address_line1": "1 Main St", "city": "Memphis"}
+    fast, slow = new_row(Location, **values), Location(**values)
+
+    for field in Location._meta.concrete_fields:
+        assert getattr(fast, field.attname) == getattr(slow, field.attname), field.name
+    assert fast._state.adding and fast.pk is None
+    assert new_row(Practitioner).nppes_values is not new_row(Practitioner).nppes_values
+    with pytest.raises(TypeError, match="practitioner"):
+        new_row(Location, practitioner=object())
