@@ -17,7 +17,7 @@ def _reinstall_search_triggers(sender, using: str = "default", **kwargs) -> None
                 cursor, search_index.LOCATION
             )
         }
-    if "certification_bits" in columns:
+    if columns.issuperset(search_index.COPIED):
         search_index.install_triggers(connection)
 
 

@@ -14,8 +14,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import connections, models
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.expressions import Col, RawSQL
+from django.db.models.functions import Cast, Floor
 from django.db.models.lookups import Exact
 from django.db.models.sql.where import WhereNode
 from django.urls import reverse
@@ -105,12 +106,17 @@ class TaxonomyMapping(models.Model):
 
 
 class HoldsCertification(Exists):
-    """``Exists`` of a current certificate among some certification ids, remembering their
-    ``search_index`` bits so a distance search can reject clinics by them first."""
+    """``Exists`` of a current certificate (on date ``on``) among ``ids``, remembering them so a
+    distance search can decide most clinics by their ``search_index`` bits instead."""
 
-    def __init__(self, queryset: models.QuerySet, *, bits: int, **kwargs) -> None:
+    def __init__(
+        self, queryset: models.QuerySet, *, ids: list[int], on: dt.date, exact: bool, **kwargs
+    ) -> None:
         super().__init__(queryset, **kwargs)
-        self.bits = bits
+        self.ids = ids
+        self.on = on
+        self.bits = search_index.certification_bits(ids)
+        self.exact = exact  # no other certification shares these bits
 
 
 @dataclass(frozen=True)
@@ -121,17 +127,18 @@ class NearbyMatch:
 
 
 class _NearbyPlan:
-    """What a distance search asks of each clinic in the circle, derived from the filters of
-    a practitioner queryset: the index-only prefilter (``listed``, ``certification_bits``)
-    that the filters imply, and the exact check of the filters that the prefilter cannot
-    settle, as an ``EXISTS`` correlated with the clinic's practitioner."""
+    """What a distance search asks of each clinic in the circle, from the filters of a
+    practitioner queryset: the conditions on the clinic's own copies (``search_index.py``)
+    that the filters imply, which the index answers, and exact checks only where the copies
+    cannot decide (an expiry date, a shared bit, a filter they do not cover)."""
 
-    def __init__(self, queryset: PractitionerQuerySet) -> None:
+    def __init__(self, queryset: PractitionerQuerySet, connection) -> None:
+        self.connection = connection
         self.listed: bool | None = None
-        self.bit_groups: list[int] = []
-        settled_by_prefilter = self._read_filters(queryset.query.where)
+        self.holdings: list[HoldsCertification] = []
         self.check_sql, self.check_params = "", ()
-        if not settled_by_prefilter:
+        if not self._read_filters(queryset.query.where):
+            # Filters the copies do not cover: check them all, correlated with the clinic.
             correlated = queryset.order_by().filter(
                 pk=RawSQL("l.practitioner_id", (), output_field=models.BigIntegerField())
             )
@@ -139,19 +146,18 @@ class _NearbyPlan:
             self.check_sql, self.check_params = f" AND EXISTS ({sql})", params
 
     def _read_filters(self, where: WhereNode) -> bool:
-        """Collect the prefilter from the top-level AND of the filters; True when it alone
-        decides them (the queryset is ``published()`` or unfiltered)."""
+        """Collect ``published()`` and ``holding()`` from the top-level AND of the filters;
+        True when nothing else is there."""
         if where.negated or (where.connector != "AND" and len(where.children) > 1):
             return False
-        settled = True
+        covered = True
         for child in where.children:
             if isinstance(child, WhereNode):
-                settled = self._read_filters(child) and settled
+                covered = self._read_filters(child) and covered
                 continue
             condition = child.lhs if isinstance(child, Exact) and child.rhs is True else child
             if isinstance(condition, HoldsCertification):
-                self.bit_groups.append(condition.bits)
-                settled = False  # expiry dates are checked exactly
+                self.holdings.append(condition)
             elif (
                 isinstance(child, Exact)
                 and isinstance(child.lhs, Col)
@@ -161,23 +167,49 @@ class _NearbyPlan:
             ):
                 self.listed = True
             else:
-                settled = False
-        return settled
+                covered = False
+        return covered
+
+    def _holding_sql(self, holding: HoldsCertification) -> tuple[str, list]:
+        current = (
+            f"EXISTS (SELECT 1 FROM {PractitionerCertification._meta.db_table} r "
+            f"WHERE r.practitioner_id = l.practitioner_id "
+            f"AND r.certification_id IN ({', '.join(['%s'] * len(holding.ids))}) "
+            f"AND (r.expires_on IS NULL OR r.expires_on >= %s))"
+        )
+        current_params = [*holding.ids, self.connection.ops.adapt_datefield_value(holding.on)]
+        if self.check_sql:  # the full check below covers the certificates too
+            sql = "((l.certification_bits | l.expiring_certification_bits) & %s) <> 0"
+            return sql, [holding.bits]
+        if not holding.exact:
+            sql = (
+                f"((l.certification_bits | l.expiring_certification_bits) & %s) <> 0 AND {current}"
+            )
+            return sql, [holding.bits, *current_params]
+        # A certificate without an expiry date settles it; one with a date is looked up.
+        sql = (
+            f"((l.certification_bits & %s) <> 0 OR "
+            f"((l.expiring_certification_bits & %s) <> 0 AND {current}))"
+        )
+        return sql, [holding.bits, holding.bits, *current_params]
 
     def clinics_in_circle(self, origin: geo.Origin, radius_mi: float) -> tuple[str, list]:
         """WHERE clause (and its parameters) for the matching clinics ``l`` in the circle."""
-        alias = "l"  # the exact check above refers to it
         # Both values when the filters leave it open: the index leads with ``listed``.
         listed = "IN (%s, %s)" if self.listed is None else "= %s"
         params: list = [True, False] if self.listed is None else [True]
-        circle, circle_params = geo.circle_sql(
-            origin, radius_mi, f"{alias}.latitude", f"{alias}.longitude"
+        box = geo.bounding_box(origin, radius_mi)
+        bands = search_index.latitude_bands(box.min_latitude, box.max_latitude)
+        circle, circle_params = geo.circle_sql(origin, radius_mi, "l.latitude", "l.longitude")
+        sql = (
+            f"l.listed {listed} AND l.latitude_band IN ({', '.join(['%s'] * len(bands))}) "
+            f"AND {circle}"
         )
-        sql = f"{alias}.listed {listed} AND {circle}"
-        params += circle_params
-        for bits in self.bit_groups:
-            sql += f" AND ({alias}.certification_bits & %s) <> 0"
-            params.append(bits)
+        params += [*bands, *circle_params]
+        for holding in self.holdings:
+            holding_sql, holding_params = self._holding_sql(holding)
+            sql += f" AND {holding_sql}"
+            params += holding_params
         return sql + self.check_sql, [*params, *self.check_params]
 
 
@@ -201,6 +233,9 @@ class PractitionerQuerySet(models.QuerySet):
         if not certifications:
             return self
         on = on or timezone.localdate()
+        if every_certification is None:
+            every_certification = Certification.objects.only("id", "parent_id")
+        every_id = [certification.id for certification in every_certification]
         groups = acceptable_certification_ids(certifications, every_certification)
         if match == "any":
             groups = [sorted({cid for group in groups for cid in group})]
@@ -213,7 +248,9 @@ class PractitionerQuerySet(models.QuerySet):
                     records.filter(
                         current, practitioner_id=OuterRef("pk"), certification_id__in=ids
                     ),
-                    bits=search_index.certification_bits(ids),
+                    ids=ids,
+                    on=on,
+                    exact=not search_index.shares_bits(ids, every_id),
                 )
                 for ids in groups
             )
@@ -292,7 +329,7 @@ class PractitionerQuerySet(models.QuerySet):
         # clone starts without this attribute, so the plan never outlives its filters.
         plan = self.__dict__.get("_nearby")
         if plan is None:
-            plan = self.__dict__["_nearby"] = _NearbyPlan(self)
+            plan = self.__dict__["_nearby"] = _NearbyPlan(self, connections[self.db])
         return plan
 
     def for_listing(self) -> PractitionerQuerySet:
@@ -533,12 +570,21 @@ class Location(models.Model):
     nppes_key = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # Copies of the practitioner's status and certificates, kept right by database triggers
-    # (search_index.py), so a distance search filters clinics inside its index.
+    # Copies of the practitioner's status and certificates, kept right by database triggers,
+    # and a coarse latitude, so a distance search filters clinics inside one index
+    # (search_index.py says how).
     listed = models.BooleanField(default=False, editable=False)
     certification_bits = models.BigIntegerField(default=0, editable=False)
+    expiring_certification_bits = models.BigIntegerField(default=0, editable=False)
+    latitude_band = models.GeneratedField(
+        expression=Cast(
+            Floor(F("latitude") * search_index.BANDS_PER_DEGREE), models.IntegerField()
+        ),
+        output_field=models.IntegerField(null=True),
+        db_persist=True,
+    )
 
-    history = HistoricalRecords(excluded_fields=["listed", "certification_bits"])
+    history = HistoricalRecords(excluded_fields=[*search_index.COPIED, "latitude_band"])
     objects = LocationQuerySet.as_manager()
 
     class Meta:
@@ -550,9 +596,11 @@ class Location(models.Model):
             models.Index(
                 fields=[
                     "listed",
-                    "latitude",
+                    "latitude_band",
                     "longitude",
+                    "latitude",
                     "certification_bits",
+                    "expiring_certification_bits",
                     "practitioner",
                     "id",
                 ],

@@ -1,27 +1,34 @@
-"""Two columns on every clinic that let a distance search reject rows inside the index.
+"""Copies on every clinic row that let a distance search reject clinics inside its index.
 
 A search for "ART and Graston within 25 miles of 38117" walks the clinics in a bounding box.
-Without help, each of those thousands of clinics costs a look-up of its practitioner (is the
-listing published?) and of the practitioner's certificates. Two copies on the clinic row, read
-from the same index as the coordinates, answer both first:
+Without help, each of those thousands of clinics costs look-ups of its practitioner (is the
+listing published?) and of the practitioner's certificates. Copies on the clinic row, read from
+the same index as the coordinates, answer those first:
 
 ``listed``
     the practitioner is published. Exact: the search trusts it.
 ``certification_bits``
-    one bit per certification the practitioner has a record of (bit ``id % 63``, so two
-    certifications may share a bit), expired ones included. A prefilter only: a clinic whose
-    bits miss a requested technique is certainly out; one whose bits match is checked exactly
-    (expiry dates, the real ids) by the search. A value too wide is slow, never wrong.
+    one bit per certification the practitioner holds with no expiry date (bit ``id % 63``).
+    Exact when no two certifications share a bit (fewer than 63 of them, as in practice): the
+    search then trusts it too; otherwise it checks the survivors against the real ids.
+``expiring_certification_bits``
+    the same for certificates with an expiry date, expired or not: a prefilter only, because
+    whether a date has passed depends on the day of the search. Survivors are checked exactly.
 
-The database keeps both columns right on every write path (the ORM, ``bulk_create``,
+The database keeps these right on every write path (the ORM, ``bulk_create``,
 ``QuerySet.update``, raw SQL, the admin, the importers): triggers recompute them when a clinic
-is written, a practitioner's status changes, or a certificate is added, moved or removed. The
-triggers live here, installed by migration 0005 and again after every ``migrate`` (SQLite drops
-a table's triggers when Django rebuilds the table during a later migration).
+is written, a practitioner's status changes, or a certificate is added, changed or removed.
+They are installed by migration 0005 and again after every ``migrate``, because SQLite drops
+a table's triggers when Django rebuilds the table during a later migration.
+
+``latitude_band`` (a generated column, ``floor(latitude * 2)``) is not a copy but serves the
+same index: it lets the index jump to the half-degree bands the box spans and read only the
+box's longitudes in each, instead of every clinic at the box's latitudes across the country.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 BITS = 63  # the sign bit stays clear, so every value is a positive BIGINT on both databases
@@ -43,51 +50,97 @@ def certification_bits(certification_ids: Iterable[int]) -> int:
     return bits
 
 
-def _truth(owner: str, *, shift: str) -> tuple[str, str]:
-    """SQL for what ``listed`` and ``certification_bits`` should be for practitioner ``owner``."""
+BANDS_PER_DEGREE = 2
+
+
+def latitude_bands(min_latitude: float, max_latitude: float) -> list[int]:
+    """The ``latitude_band`` values a latitude range touches."""
+    return list(
+        range(
+            math.floor(min_latitude * BANDS_PER_DEGREE),
+            math.floor(max_latitude * BANDS_PER_DEGREE) + 1,
+        )
+    )
+
+
+def shares_bits(ids: Iterable[int], every_id: Iterable[int]) -> bool:
+    """Whether a certification outside ``ids`` has a bit of theirs (then bits cannot decide)."""
+    wanted = set(ids)
+    bits = certification_bits(wanted)
+    return any(certification_bit(other) & bits for other in every_id if other not in wanted)
+
+
+def _truths(owner: str, *, bits_of: str) -> tuple[str, str, str]:
+    """SQL for what a clinic of practitioner ``owner`` should hold in each copied column."""
     listed = (
         f"COALESCE((SELECT status = '{PUBLISHED}' FROM {PRACTITIONER} WHERE id = {owner}), FALSE)"
     )
-    bits = f"(SELECT COALESCE({shift}, 0) FROM {RECORD} WHERE practitioner_id = {owner})"
-    return listed, bits
+    lasting = (
+        f"(SELECT COALESCE({bits_of}, 0) FROM {RECORD} "
+        f"WHERE practitioner_id = {owner} AND expires_on IS NULL)"
+    )
+    expiring = (
+        f"(SELECT COALESCE({bits_of}, 0) FROM {RECORD} "
+        f"WHERE practitioner_id = {owner} AND expires_on IS NOT NULL)"
+    )
+    return listed, lasting, expiring
+
+
+COPIED = ("listed", "certification_bits", "expiring_certification_bits")
+_TOUCH = "certification_bits = certification_bits"  # makes the clinic trigger recompute
+_RECORD_CHANGES = "practitioner_id, certification_id, expires_on"
 
 
 def _sqlite_statements() -> list[str]:
     # SUM of distinct powers of two is their OR: SQLite has no bit_or aggregate.
-    listed, bits = _truth(
-        "NEW.practitioner_id", shift=f"SUM(DISTINCT 1 << (certification_id % {BITS}))"
+    truths = _truths(
+        "NEW.practitioner_id", bits_of=f"SUM(DISTINCT 1 << (certification_id % {BITS}))"
     )
-    differs = f"NEW.listed IS NOT {listed} OR NEW.certification_bits IS NOT {bits}"
-    recompute = (
-        f"UPDATE {LOCATION} SET listed = {listed}, certification_bits = {bits} WHERE id = NEW.id;"
+    differs = " OR ".join(
+        f"NEW.{column} IS NOT {truth}" for column, truth in zip(COPIED, truths, strict=True)
     )
-    return [
+    assignments = ", ".join(
+        f"{column} = {truth}" for column, truth in zip(COPIED, truths, strict=True)
+    )
+    recompute = f"UPDATE {LOCATION} SET {assignments} WHERE id = NEW.id;"
+    triggers = {
         # The WHEN clause keeps a correct row (the importer computes the columns itself)
         # from being written twice, and ends the recursion if recursive triggers are on.
-        f"CREATE TRIGGER IF NOT EXISTS location_search_columns_insert AFTER INSERT ON {LOCATION} "
-        f"WHEN {differs} BEGIN {recompute} END",
-        f"CREATE TRIGGER IF NOT EXISTS location_search_columns_update "
-        f"AFTER UPDATE OF practitioner_id, listed, certification_bits ON {LOCATION} "
-        f"WHEN {differs} BEGIN {recompute} END",
-        f"CREATE TRIGGER IF NOT EXISTS practitioner_status_to_locations "
-        f"AFTER UPDATE OF status ON {PRACTITIONER} WHEN OLD.status IS NOT NEW.status "
-        f"BEGIN UPDATE {LOCATION} SET listed = listed WHERE practitioner_id = NEW.id; END",
-        f"CREATE TRIGGER IF NOT EXISTS certification_insert_to_locations AFTER INSERT ON {RECORD} "
-        f"BEGIN UPDATE {LOCATION} SET certification_bits = certification_bits "
-        f"WHERE practitioner_id = NEW.practitioner_id; END",
-        f"CREATE TRIGGER IF NOT EXISTS certification_delete_to_locations AFTER DELETE ON {RECORD} "
-        f"BEGIN UPDATE {LOCATION} SET certification_bits = certification_bits "
-        f"WHERE practitioner_id = OLD.practitioner_id; END",
-        f"CREATE TRIGGER IF NOT EXISTS certification_update_to_locations "
-        f"AFTER UPDATE OF practitioner_id, certification_id ON {RECORD} "
-        f"BEGIN UPDATE {LOCATION} SET certification_bits = certification_bits "
-        f"WHERE practitioner_id IN (OLD.practitioner_id, NEW.practitioner_id); END",
-    ]
+        "location_search_columns_insert": (
+            f"AFTER INSERT ON {LOCATION} WHEN {differs} BEGIN {recompute} END"
+        ),
+        "location_search_columns_update": (
+            f"AFTER UPDATE OF practitioner_id, {', '.join(COPIED)} ON {LOCATION} "
+            f"WHEN {differs} BEGIN {recompute} END"
+        ),
+        "practitioner_status_to_locations": (
+            f"AFTER UPDATE OF status ON {PRACTITIONER} WHEN OLD.status IS NOT NEW.status "
+            f"BEGIN UPDATE {LOCATION} SET listed = listed WHERE practitioner_id = NEW.id; END"
+        ),
+        "certification_insert_to_locations": (
+            f"AFTER INSERT ON {RECORD} BEGIN UPDATE {LOCATION} SET {_TOUCH} "
+            f"WHERE practitioner_id = NEW.practitioner_id; END"
+        ),
+        "certification_delete_to_locations": (
+            f"AFTER DELETE ON {RECORD} BEGIN UPDATE {LOCATION} SET {_TOUCH} "
+            f"WHERE practitioner_id = OLD.practitioner_id; END"
+        ),
+        "certification_update_to_locations": (
+            f"AFTER UPDATE OF {_RECORD_CHANGES} ON {RECORD} BEGIN UPDATE {LOCATION} "
+            f"SET {_TOUCH} WHERE practitioner_id IN (OLD.practitioner_id, NEW.practitioner_id); "
+            f"END"
+        ),
+    }
+    statements = []
+    for name, body in triggers.items():
+        # Replaced, not kept: an older definition must not survive a change here.
+        statements += [f"DROP TRIGGER IF EXISTS {name}", f"CREATE TRIGGER {name} {body}"]
+    return statements
 
 
 def _postgresql_statements() -> list[str]:
-    listed, bits = _truth(
-        "NEW.practitioner_id", shift=f"bit_or(1::bigint << (certification_id % {BITS})::integer)"
+    listed, lasting, expiring = _truths(
+        "NEW.practitioner_id", bits_of=f"bit_or(1::bigint << (certification_id % {BITS})::integer)"
     )
     return [
         f"""
@@ -95,12 +148,13 @@ def _postgresql_statements() -> list[str]:
         LANGUAGE plpgsql AS $$
         BEGIN
             NEW.listed := {listed};
-            NEW.certification_bits := {bits};
+            NEW.certification_bits := {lasting};
+            NEW.expiring_certification_bits := {expiring};
             RETURN NEW;
         END $$""",
         f"""
         CREATE OR REPLACE TRIGGER location_search_columns
-        BEFORE INSERT OR UPDATE OF practitioner_id, listed, certification_bits ON {LOCATION}
+        BEFORE INSERT OR UPDATE OF practitioner_id, {", ".join(COPIED)} ON {LOCATION}
         FOR EACH ROW EXECUTE FUNCTION practitioners_location_search_columns()""",
         f"""
         CREATE OR REPLACE FUNCTION practitioners_status_to_locations() RETURNS trigger
@@ -119,18 +173,16 @@ def _postgresql_statements() -> list[str]:
         LANGUAGE plpgsql AS $$
         BEGIN
             IF TG_OP <> 'INSERT' THEN
-                UPDATE {LOCATION} SET certification_bits = certification_bits
-                WHERE practitioner_id = OLD.practitioner_id;
+                UPDATE {LOCATION} SET {_TOUCH} WHERE practitioner_id = OLD.practitioner_id;
             END IF;
             IF TG_OP <> 'DELETE' THEN
-                UPDATE {LOCATION} SET certification_bits = certification_bits
-                WHERE practitioner_id = NEW.practitioner_id;
+                UPDATE {LOCATION} SET {_TOUCH} WHERE practitioner_id = NEW.practitioner_id;
             END IF;
             RETURN NULL;
         END $$""",
         f"""
         CREATE OR REPLACE TRIGGER certifications_to_locations
-        AFTER INSERT OR DELETE OR UPDATE OF practitioner_id, certification_id ON {RECORD}
+        AFTER INSERT OR DELETE OR UPDATE OF {_RECORD_CHANGES} ON {RECORD}
         FOR EACH ROW EXECUTE FUNCTION practitioners_certifications_to_locations()""",
     ]
 
@@ -146,9 +198,3 @@ def install_triggers(connection) -> None:
     with connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
-
-
-def recompute_all(connection) -> None:
-    """Bring every clinic's columns up to date (the triggers do the work)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {LOCATION} SET listed = listed")

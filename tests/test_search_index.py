@@ -1,5 +1,8 @@
 """The copies on each clinic that a distance search filters by stay right on every write path."""
 
+import datetime as dt
+from types import SimpleNamespace
+
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -13,12 +16,12 @@ pytestmark = pytest.mark.django_db
 MEMPHIS = geo.origin_from_zip("38117")
 
 
-def columns(practitioner: Practitioner) -> set[tuple[bool, int]]:
-    return set(
-        Location.objects.filter(practitioner=practitioner).values_list(
-            "listed", "certification_bits"
-        )
+def columns(practitioner: Practitioner) -> set[tuple]:
+    """(listed, bits of lasting certificates[, bits of dated ones when there are any])."""
+    rows = Location.objects.filter(practitioner=practitioner).values_list(
+        "listed", "certification_bits", "expiring_certification_bits"
     )
+    return {row if row[2] else row[:2] for row in rows}
 
 
 def bits(*slugs: str) -> int:
@@ -131,6 +134,21 @@ def _drop_triggers() -> None:
             cursor.execute("DROP TRIGGER location_search_columns_insert")
 
 
+def _drop_all_triggers() -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            for trigger, table in (
+                ("location_search_columns", search_index.LOCATION),
+                ("practitioner_status_to_locations", search_index.PRACTITIONER),
+                ("certifications_to_locations", search_index.RECORD),
+            ):
+                cursor.execute(f"DROP TRIGGER {trigger} ON {table}")
+        else:
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            for (name,) in cursor.fetchall():
+                cursor.execute(f"DROP TRIGGER {name}")
+
+
 def test_migrate_puts_back_triggers_a_table_rebuild_dropped():
     _drop_triggers()
 
@@ -138,3 +156,43 @@ def test_migrate_puts_back_triggers_a_table_rebuild_dropped():
     person = practitioner_at(35.11, -89.90, certifications=["art"])
 
     assert columns(person) == {(True, bits("art"))}
+
+
+def test_a_dated_certificate_is_kept_apart_and_checked_on_the_day_of_the_search():
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    person = practitioner_at(35.11, -89.90, name="Dated")
+    record = PractitionerCertification.objects.create(
+        practitioner=person, certification=certification("art"), expires_on=today
+    )
+    art = Practitioner.objects.published().holding([certification("art")])
+
+    assert columns(person) == {(True, 0, bits("art"))}
+    assert found(art) == ["Dated"]  # valid through its last day
+    PractitionerCertification.objects.filter(pk=record.pk).update(
+        expires_on=today - dt.timedelta(days=1)
+    )
+    assert found(art) == []
+    assert art.count_near(MEMPHIS, 10, up_to=10) == 0
+    PractitionerCertification.objects.filter(pk=record.pk).update(expires_on=None)
+    assert columns(person) == {(True, bits("art"))}
+    assert found(art) == ["Dated"]
+
+
+def test_the_migration_fills_the_columns_of_existing_clinics_as_the_triggers_would():
+    import importlib
+
+    migration = importlib.import_module("practitioners.migrations.0005_location_search_columns")
+    plain = practitioner_at(35.11, -89.90, certifications=["art", "graston"])
+    dated = practitioner_at(35.11, -89.90, certifications=["art"], expires_on=dt.date(2030, 1, 1))
+    draft = practitioner_at(35.11, -89.90, status=Practitioner.Status.DRAFT)
+    expected = {p.pk: columns(p) for p in (plain, dated, draft)}
+    _drop_all_triggers()
+    Location.objects.update(listed=False, certification_bits=0, expiring_certification_bits=0)
+
+    # The function reads only the editor's connection (SQLite's editor refuses to open here).
+    migration.fill_search_columns(None, SimpleNamespace(connection=connection))
+
+    assert {p.pk: columns(p) for p in (plain, dated, draft)} == expected
+    assert expected[dated.pk] == {(True, 0, bits("art"))}
