@@ -66,6 +66,9 @@ class SearchForm(forms.Form):
         return cleaned
 
 
+_FORM_CLASSES: dict[tuple, type[forms.Form]] = {}
+
+
 class PractitionerFilter(django_filters.FilterSet):
     zip = django_filters.CharFilter(
         label="ZIP code", method="filter_nothing", max_length=10, strip=True
@@ -142,6 +145,16 @@ class PractitionerFilter(django_filters.FilterSet):
         self.filters["certification"].extra["choices"] = certification_choices(
             self.every_certification
         )
+
+    def get_form_class(self) -> type[forms.Form]:
+        # django-filter builds a new form class per request; it depends only on the choices.
+        choices = tuple(self.filters["certification"].extra["choices"])
+        form_class = _FORM_CLASSES.get(choices)
+        if form_class is None:
+            if len(_FORM_CLASSES) > 16:  # certifications edited many times: start afresh
+                _FORM_CLASSES.clear()
+            form_class = _FORM_CLASSES[choices] = super().get_form_class()
+        return form_class
 
     def filter_nothing(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
         # Origin, radius and certifications interact, so filter_queryset applies them together.

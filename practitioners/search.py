@@ -124,12 +124,41 @@ class NearestFirstPaginator(CappedPaginator):
         return radius
 
 
+# What a result row shows (templates/practitioners/_result.html, api.py), and nothing more: a
+# page reads these for 20-100 rows, and timestamps and biographies cost the most to convert.
+RESULT_FIELDS = (
+    "name",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "phone",
+    "latitude",
+    "longitude",
+    "precision",
+    "practitioner__slug",
+    "practitioner__name",
+    "practitioner__credentials",
+    "practitioner__npi",
+    "practitioner__phone",
+    "practitioner__accepting_new_patients",
+    "practitioner__telehealth",
+    "practitioner__status",
+    "practitioner__profession__slug",
+    "practitioner__profession__name",
+)
+CERTIFICATE_FIELDS = ("practitioner_id", "certification_id", "expires_on", "verified_on")
+
+
 def listings_for(matches: Sequence[NearbyMatch]) -> list[Practitioner]:
     """The practitioners of a page of matches, in order, as ``near()`` annotates them
     (``distance_mi``, ``nearest_location_id``), with ``nearest_location`` attached: the
     clinics and their practitioners come in one query."""
-    clinics = Location.objects.select_related("practitioner__profession").in_bulk(
-        [match.location_id for match in matches]
+    clinics = (
+        Location.objects.select_related("practitioner__profession")
+        .only(*RESULT_FIELDS)
+        .in_bulk([match.location_id for match in matches])
     )
     listings = []
     for match in matches:
@@ -154,7 +183,10 @@ def attach_certificates(
             certification.parent = by_id[certification.parent_id]
     records: dict[int, list[PractitionerCertification]] = {p.pk: [] for p in practitioners}
     if records:
-        for record in PractitionerCertification.objects.filter(practitioner_id__in=records):
+        certificates = PractitionerCertification.objects.filter(practitioner_id__in=records).only(
+            *CERTIFICATE_FIELDS
+        )
+        for record in certificates:
             record.certification = by_id[record.certification_id]
             records[record.practitioner_id].append(record)
     for practitioner in practitioners:
