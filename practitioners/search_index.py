@@ -21,9 +21,11 @@ is written, a practitioner's status changes, or a certificate is added, changed 
 They are installed by migration 0005 and again after every ``migrate``, because SQLite drops
 a table's triggers when Django rebuilds the table during a later migration.
 
-``latitude_band`` (a generated column, ``floor(latitude * 2)``) is not a copy but serves the
-same index: it lets the index jump to the half-degree bands the box spans and read only the
-box's longitudes in each, instead of every clinic at the box's latitudes across the country.
+``latitude_band`` (a generated column, ``floor(latitude * 10)``) is not a copy but serves the
+same index: it lets the index jump to the tenth-of-a-degree bands (7 miles) the box spans and
+read only the box's longitudes in each, instead of every clinic at the box's latitudes across
+the country. Finer bands waste less around small circles in dense cities; a 500-mile search
+seeks 145 bands, which costs far less than it saves.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def certification_bits(certification_ids: Iterable[int]) -> int:
     return bits
 
 
-BANDS_PER_DEGREE = 2
+BANDS_PER_DEGREE = 10
 
 
 def latitude_bands(min_latitude: float, max_latitude: float) -> list[int]:

@@ -64,7 +64,7 @@ class Migration(migrations.Migration):
                 expression=django.db.models.functions.comparison.Cast(
                     django.db.models.functions.math.Floor(
                         django.db.models.expressions.CombinedExpression(
-                            models.F("latitude"), "*", models.Value(2)
+                            models.F("latitude"), "*", models.Value(10)
                         )
                     ),
                     models.IntegerField(),
