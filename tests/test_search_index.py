@@ -196,3 +196,18 @@ def test_the_migration_fills_the_columns_of_existing_clinics_as_the_triggers_wou
 
     assert {p.pk: columns(p) for p in (plain, dated, draft)} == expected
     assert expected[dated.pk] == {(True, 0, bits("art"))}
+
+
+@pytest.mark.parametrize(
+    "latitude",
+    [-14.2799, 35.0, 35.09999, 35.1, 64.8378],  # Pago Pago, band edges, Fairbanks
+)
+def test_every_latitude_lands_in_the_band_the_search_looks_in(latitude):
+    person = practitioner_at(latitude, -120.0, name="Here")
+    origin = geo.origin_from_coordinates(latitude, -120.0)
+    band = Location.objects.get(practitioner=person).latitude_band
+
+    assert band in search_index.latitude_bands(latitude - 0.001, latitude + 0.001)
+    assert [m.practitioner_id for m in Practitioner.objects.published().nearest(origin, 1)] == [
+        person.pk
+    ]
