@@ -485,6 +485,7 @@ def _new_location(practitioner_id: int, record: LocationRecord, source: str) -> 
         location.geocoded_address = normalised_address(location)  # a later move re-geocodes
     else:
         place_at_zip_centroid(location)
+    location.latitude_band = search_index.latitude_band(location.latitude)  # as the trigger would
     return location
 
 

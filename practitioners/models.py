@@ -14,9 +14,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import connections, models
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.expressions import Col, RawSQL
-from django.db.models.functions import Cast, Floor
 from django.db.models.lookups import Exact
 from django.db.models.sql.where import WhereNode
 from django.urls import reverse
@@ -576,15 +575,9 @@ class Location(models.Model):
     listed = models.BooleanField(default=False, editable=False)
     certification_bits = models.BigIntegerField(default=0, editable=False)
     expiring_certification_bits = models.BigIntegerField(default=0, editable=False)
-    latitude_band = models.GeneratedField(
-        expression=Cast(
-            Floor(F("latitude") * search_index.BANDS_PER_DEGREE), models.IntegerField()
-        ),
-        output_field=models.IntegerField(null=True),
-        db_persist=True,
-    )
+    latitude_band = models.IntegerField(null=True, editable=False)
 
-    history = HistoricalRecords(excluded_fields=[*search_index.COPIED, "latitude_band"])
+    history = HistoricalRecords(excluded_fields=list(search_index.COPIED))
     objects = LocationQuerySet.as_manager()
 
     class Meta:

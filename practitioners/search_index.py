@@ -15,17 +15,20 @@ the same index as the coordinates, answer those first:
     the same for certificates with an expiry date, expired or not: a prefilter only, because
     whether a date has passed depends on the day of the search. Survivors are checked exactly.
 
-The database keeps these right on every write path (the ORM, ``bulk_create``,
-``QuerySet.update``, raw SQL, the admin, the importers): triggers recompute them when a clinic
-is written, a practitioner's status changes, or a certificate is added, changed or removed.
-They are installed by migration 0005 and again after every ``migrate``, because SQLite drops
-a table's triggers when Django rebuilds the table during a later migration.
+``latitude_band``
+    ``floor(latitude * 10)``: not a copy, but it serves the same index. It lets the index jump
+    to the tenth-of-a-degree bands (7 miles) the box spans and read only the box's longitudes
+    in each, instead of every clinic at the box's latitudes across the country. Finer bands
+    waste less around small circles in dense cities; a 500-mile search seeks 145 bands, which
+    costs far less than it saves. A plain column kept by the same triggers, not a generated
+    one: SQLite never reads an index holding a generated column as covering, and every
+    candidate would then cost a read of its table row.
 
-``latitude_band`` (a generated column, ``floor(latitude * 10)``) is not a copy but serves the
-same index: it lets the index jump to the tenth-of-a-degree bands (7 miles) the box spans and
-read only the box's longitudes in each, instead of every clinic at the box's latitudes across
-the country. Finer bands waste less around small circles in dense cities; a 500-mile search
-seeks 145 bands, which costs far less than it saves.
+The database keeps these right on every write path (the ORM, ``bulk_create``,
+``QuerySet.update``, raw SQL, the admin, the importers, the geocoder): triggers recompute them
+when a clinic is written or moved, a practitioner's status changes, or a certificate is added,
+changed or removed. They are installed after every ``migrate``, because SQLite drops a table's
+triggers when Django rebuilds the table during a later migration.
 """
 
 from __future__ import annotations
@@ -72,8 +75,9 @@ def shares_bits(ids: Iterable[int], every_id: Iterable[int]) -> bool:
     return any(certification_bit(other) & bits for other in every_id if other not in wanted)
 
 
-def _truths(owner: str, *, bits_of: str) -> tuple[str, str, str]:
-    """SQL for what a clinic of practitioner ``owner`` should hold in each copied column."""
+def _truths(owner: str, latitude: str, *, bits_of: str, band: str) -> tuple[str, ...]:
+    """SQL for what a clinic of practitioner ``owner`` at ``latitude`` should hold in each of
+    the ``COPIED`` columns."""
     listed = (
         f"COALESCE((SELECT status = '{PUBLISHED}' FROM {PRACTITIONER} WHERE id = {owner}), FALSE)"
     )
@@ -85,10 +89,15 @@ def _truths(owner: str, *, bits_of: str) -> tuple[str, str, str]:
         f"(SELECT COALESCE({bits_of}, 0) FROM {RECORD} "
         f"WHERE practitioner_id = {owner} AND expires_on IS NOT NULL)"
     )
-    return listed, lasting, expiring
+    return listed, lasting, expiring, band.format(f"FLOOR({latitude} * {BANDS_PER_DEGREE})")
 
 
-COPIED = ("listed", "certification_bits", "expiring_certification_bits")
+def latitude_band(latitude: float | None) -> int | None:
+    """What the database stores for this latitude (the same float product, floored)."""
+    return None if latitude is None else math.floor(latitude * BANDS_PER_DEGREE)
+
+
+COPIED = ("listed", "certification_bits", "expiring_certification_bits", "latitude_band")
 _TOUCH = "certification_bits = certification_bits"  # makes the clinic trigger recompute
 _RECORD_CHANGES = "practitioner_id, certification_id, expires_on"
 
@@ -96,7 +105,10 @@ _RECORD_CHANGES = "practitioner_id, certification_id, expires_on"
 def _sqlite_statements() -> list[str]:
     # SUM of distinct powers of two is their OR: SQLite has no bit_or aggregate.
     truths = _truths(
-        "NEW.practitioner_id", bits_of=f"SUM(DISTINCT 1 << (certification_id % {BITS}))"
+        "NEW.practitioner_id",
+        "NEW.latitude",
+        bits_of=f"SUM(DISTINCT 1 << (certification_id % {BITS}))",
+        band="CAST({} AS INTEGER)",
     )
     differs = " OR ".join(
         f"NEW.{column} IS NOT {truth}" for column, truth in zip(COPIED, truths, strict=True)
@@ -112,7 +124,7 @@ def _sqlite_statements() -> list[str]:
             f"AFTER INSERT ON {LOCATION} WHEN {differs} BEGIN {recompute} END"
         ),
         "location_search_columns_update": (
-            f"AFTER UPDATE OF practitioner_id, {', '.join(COPIED)} ON {LOCATION} "
+            f"AFTER UPDATE OF practitioner_id, latitude, {', '.join(COPIED)} ON {LOCATION} "
             f"WHEN {differs} BEGIN {recompute} END"
         ),
         "practitioner_status_to_locations": (
@@ -141,8 +153,11 @@ def _sqlite_statements() -> list[str]:
 
 
 def _postgresql_statements() -> list[str]:
-    listed, lasting, expiring = _truths(
-        "NEW.practitioner_id", bits_of=f"bit_or(1::bigint << (certification_id % {BITS})::integer)"
+    listed, lasting, expiring, band = _truths(
+        "NEW.practitioner_id",
+        "NEW.latitude",
+        bits_of=f"bit_or(1::bigint << (certification_id % {BITS})::integer)",
+        band="({})::integer",
     )
     return [
         f"""
@@ -152,11 +167,12 @@ def _postgresql_statements() -> list[str]:
             NEW.listed := {listed};
             NEW.certification_bits := {lasting};
             NEW.expiring_certification_bits := {expiring};
+            NEW.latitude_band := {band};
             RETURN NEW;
         END $$""",
         f"""
         CREATE OR REPLACE TRIGGER location_search_columns
-        BEFORE INSERT OR UPDATE OF practitioner_id, {", ".join(COPIED)} ON {LOCATION}
+        BEFORE INSERT OR UPDATE OF practitioner_id, latitude, {", ".join(COPIED)} ON {LOCATION}
         FOR EACH ROW EXECUTE FUNCTION practitioners_location_search_columns()""",
         f"""
         CREATE OR REPLACE FUNCTION practitioners_status_to_locations() RETURNS trigger

@@ -211,3 +211,17 @@ def test_every_latitude_lands_in_the_band_the_search_looks_in(latitude):
     assert [m.practitioner_id for m in Practitioner.objects.published().nearest(origin, 1)] == [
         person.pk
     ]
+
+
+def test_a_clinic_moved_by_the_geocoder_is_found_at_its_new_place():
+    person = practitioner_at(35.11, -89.90, name="Moved")
+    seattle = geo.origin_from_zip("98101")
+
+    Location.objects.filter(practitioner=person).update(
+        latitude=seattle.latitude, longitude=seattle.longitude
+    )
+
+    assert found(Practitioner.objects.published()) == []
+    assert [m.practitioner_id for m in Practitioner.objects.published().nearest(seattle, 5)] == [
+        person.pk
+    ]
