@@ -7,13 +7,15 @@ query, and, when nothing matched, finds how far the nearest match is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db import connections, router
+from django.db.models import BooleanField, DateField, DateTimeField, Field, Model, QuerySet
 
 from . import geo
 from .models import (
@@ -22,6 +24,7 @@ from .models import (
     NearbyMatch,
     Practitioner,
     PractitionerCertification,
+    Profession,
 )
 
 
@@ -124,42 +127,112 @@ class NearestFirstPaginator(CappedPaginator):
         return radius
 
 
-# What a result row shows (templates/practitioners/_result.html, api.py), and nothing more: a
-# page reads these for 20-100 rows, and timestamps and biographies cost the most to convert.
-RESULT_FIELDS = (
-    "name",
-    "address_line1",
-    "address_line2",
-    "city",
-    "state",
-    "postal_code",
-    "phone",
-    "latitude",
-    "longitude",
-    "precision",
-    "practitioner__slug",
-    "practitioner__name",
-    "practitioner__credentials",
-    "practitioner__npi",
-    "practitioner__phone",
-    "practitioner__accepting_new_patients",
-    "practitioner__telehealth",
-    "practitioner__status",
-    "practitioner__profession__slug",
-    "practitioner__profession__name",
+# What a result row shows (templates/practitioners/_result.html, api.py), and nothing more.
+RESULT_CLINIC_FIELDS = frozenset(
+    {
+        "id",
+        "practitioner_id",
+        "name",
+        "address_line1",
+        "address_line2",
+        "city",
+        "state",
+        "postal_code",
+        "phone",
+        "latitude",
+        "longitude",
+        "precision",
+    }
 )
-CERTIFICATE_FIELDS = ("practitioner_id", "certification_id", "expires_on", "verified_on")
+RESULT_PRACTITIONER_FIELDS = frozenset(
+    {
+        "id",
+        "profession_id",
+        "slug",
+        "name",
+        "credentials",
+        "npi",
+        "phone",
+        "accepting_new_patients",
+        "telehealth",
+        "status",
+    }
+)
+RESULT_PROFESSION_FIELDS = frozenset({"id", "slug", "name"})
+RESULT_CERTIFICATE_FIELDS = frozenset(
+    {"id", "practitioner_id", "certification_id", "expires_on", "verified_on"}
+)
+
+
+class _Rows:
+    """Builds partly loaded model instances from plain SQL rows, as ``only()`` would.
+
+    A result page is 20-100 rows; composing the ORM query for them cost more than running
+    it. Values are converted the way Django's converters would for these field types."""
+
+    def __init__(self, model: type[Model], alias: str, wanted: frozenset[str]) -> None:
+        self.model = model
+        self.fields = [f for f in model._meta.concrete_fields if f.attname in wanted]
+        self.names = frozenset(f.attname for f in self.fields)
+        self.select = [f"{alias}.{f.column}" for f in self.fields]
+        self.converters = [_converter(f) for f in self.fields]
+
+    def build(self, db: str, values: Sequence) -> Model:
+        converted = [
+            value if convert is None or value is None else convert(value)
+            for convert, value in zip(self.converters, values, strict=True)
+        ]
+        return self.model.from_db(db, self.names, converted)
+
+
+def _converter(field: Field) -> Callable[[object], object] | None:
+    if isinstance(field, BooleanField):
+        return bool  # SQLite returns 0 or 1
+    if isinstance(field, DateField) and not isinstance(field, DateTimeField):  # SQLite: text
+        return lambda value: value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+    return None
+
+
+_CLINICS = _Rows(Location, "l", RESULT_CLINIC_FIELDS)
+_PRACTITIONERS = _Rows(Practitioner, "p", RESULT_PRACTITIONER_FIELDS)
+_PROFESSIONS = _Rows(Profession, "f", RESULT_PROFESSION_FIELDS)
+_CERTIFICATES = _Rows(PractitionerCertification, "r", RESULT_CERTIFICATE_FIELDS)
+
+
+def _placeholders(values: Sequence) -> str:
+    return ", ".join(["%s"] * len(values))
 
 
 def listings_for(matches: Sequence[NearbyMatch]) -> list[Practitioner]:
     """The practitioners of a page of matches, in order, as ``near()`` annotates them
-    (``distance_mi``, ``nearest_location_id``), with ``nearest_location`` attached: the
-    clinics and their practitioners come in one query."""
-    clinics = (
-        Location.objects.select_related("practitioner__profession")
-        .only(*RESULT_FIELDS)
-        .in_bulk([match.location_id for match in matches])
+    (``distance_mi``, ``nearest_location_id``), with ``nearest_location`` and the profession
+    attached: clinics, practitioners and professions come in one query."""
+    if not matches:
+        return []
+    db = router.db_for_read(Location)
+    ids = [match.location_id for match in matches]
+    columns = [*_CLINICS.select, *_PRACTITIONERS.select, *_PROFESSIONS.select]
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {Location._meta.db_table} l "
+        f"JOIN {Practitioner._meta.db_table} p ON p.id = l.practitioner_id "
+        f"LEFT JOIN {Profession._meta.db_table} f ON f.id = p.profession_id "
+        f"WHERE l.id IN ({_placeholders(ids)})"
     )
+    with connections[db].cursor() as cursor:
+        cursor.execute(sql, ids)
+        rows = cursor.fetchall()
+    first_practitioner = len(_CLINICS.fields)
+    first_profession = first_practitioner + len(_PRACTITIONERS.fields)
+    clinics = {}
+    for row in rows:
+        clinic = _CLINICS.build(db, row[:first_practitioner])
+        practitioner = _PRACTITIONERS.build(db, row[first_practitioner:first_profession])
+        profession = row[first_profession:]
+        practitioner.profession = (
+            None if profession[0] is None else _PROFESSIONS.build(db, profession)
+        )
+        clinic.practitioner = practitioner
+        clinics[clinic.pk] = clinic
     listings = []
     for match in matches:
         clinic = clinics[match.location_id]
@@ -183,10 +256,18 @@ def attach_certificates(
             certification.parent = by_id[certification.parent_id]
     records: dict[int, list[PractitionerCertification]] = {p.pk: [] for p in practitioners}
     if records:
-        certificates = PractitionerCertification.objects.filter(practitioner_id__in=records).only(
-            *CERTIFICATE_FIELDS
+        db = router.db_for_read(PractitionerCertification)
+        ids = list(records)
+        sql = (
+            f"SELECT {', '.join(_CERTIFICATES.select)} "
+            f"FROM {PractitionerCertification._meta.db_table} r "
+            f"WHERE r.practitioner_id IN ({_placeholders(ids)})"
         )
-        for record in certificates:
+        with connections[db].cursor() as cursor:
+            cursor.execute(sql, ids)
+            rows = cursor.fetchall()
+        for row in rows:
+            record = _CERTIFICATES.build(db, row)
             record.certification = by_id[record.certification_id]
             records[record.practitioner_id].append(record)
     for practitioner in practitioners:
