@@ -1,7 +1,10 @@
 """Practitioners, the techniques they are certified in, and the clinics where they practise.
 
 The reusable queries live on :class:`PractitionerQuerySet`: ``published()``, ``holding()``
-and ``near()``. "Near" itself (distances, bounding boxes, ZIP centroids) lives in ``geo.py``.
+and ``near()``, and for a search page ``nearest()`` and ``count_near()``, which answer the same
+question in SQL written here (``_NearbyPlan``). "Near" itself (distances, bounding boxes, ZIP
+centroids) lives in ``geo.py``; the columns that let the index answer it, in
+``search_index.py``.
 """
 
 from __future__ import annotations
