@@ -580,6 +580,7 @@ def write_records(
                     location.certification_bits = search_index.certification_bits(
                         record.certification_ids
                     )
+                    location.has_other_clinics = len(record.locations) > 1
                 new_locations.append(location)
             elif _update_location(current, location_record):
                 changed_locations.append(current)

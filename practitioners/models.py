@@ -318,9 +318,10 @@ class PractitionerQuerySet(models.QuerySet):
         sibling, sibling_params = geo.circle_sql(origin, radius_mi, "s.latitude", "s.longitude")
         table = Location._meta.db_table
         sql = (
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} l WHERE {where} AND NOT EXISTS ("
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} l WHERE {where} "
+            f"AND (NOT l.has_other_clinics OR NOT EXISTS ("
             f"SELECT 1 FROM {table} s WHERE s.practitioner_id = l.practitioner_id "
-            f"AND s.id < l.id AND {sibling}) LIMIT %s) firsts"
+            f"AND s.id < l.id AND {sibling})) LIMIT %s) firsts"
         )
         with connections[self.db].cursor() as cursor:
             cursor.execute(sql, [*params, *sibling_params, up_to])
@@ -579,6 +580,7 @@ class Location(models.Model):
     certification_bits = models.BigIntegerField(default=0, editable=False)
     expiring_certification_bits = models.BigIntegerField(default=0, editable=False)
     latitude_band = models.IntegerField(null=True, editable=False)
+    has_other_clinics = models.BooleanField(default=False, editable=False)
 
     history = HistoricalRecords(excluded_fields=list(search_index.COPIED))
     objects = LocationQuerySet.as_manager()
@@ -597,6 +599,7 @@ class Location(models.Model):
                     "latitude",
                     "certification_bits",
                     "expiring_certification_bits",
+                    "has_other_clinics",
                     "practitioner",
                     "id",
                 ],

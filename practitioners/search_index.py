@@ -15,6 +15,9 @@ the same index as the coordinates, answer those first:
     the same for certificates with an expiry date, expired or not: a prefilter only, because
     whether a date has passed depends on the day of the search. Survivors are checked exactly.
 
+``has_other_clinics``
+    the practitioner has another clinic. Exact. A search counts each practitioner once, at its
+    first clinic in the circle; only clinics with this flag need the look-up that decides it.
 ``latitude_band``
     ``floor(latitude * 10)``: not a copy, but it serves the same index. It lets the index jump
     to the tenth-of-a-degree bands (7 miles) the box spans and read only the box's longitudes
@@ -75,9 +78,9 @@ def shares_bits(ids: Iterable[int], every_id: Iterable[int]) -> bool:
     return any(certification_bit(other) & bits for other in every_id if other not in wanted)
 
 
-def _truths(owner: str, latitude: str, *, bits_of: str, band: str) -> tuple[str, ...]:
-    """SQL for what a clinic of practitioner ``owner`` at ``latitude`` should hold in each of
-    the ``COPIED`` columns."""
+def _truths(owner: str, latitude: str, clinic: str, *, bits_of: str, band: str) -> tuple[str, ...]:
+    """SQL for what clinic ``clinic`` of practitioner ``owner`` at ``latitude`` should hold in
+    each of the ``COPIED`` columns."""
     listed = (
         f"COALESCE((SELECT status = '{PUBLISHED}' FROM {PRACTITIONER} WHERE id = {owner}), FALSE)"
     )
@@ -89,7 +92,14 @@ def _truths(owner: str, latitude: str, *, bits_of: str, band: str) -> tuple[str,
         f"(SELECT COALESCE({bits_of}, 0) FROM {RECORD} "
         f"WHERE practitioner_id = {owner} AND expires_on IS NOT NULL)"
     )
-    return listed, lasting, expiring, band.format(f"FLOOR({latitude} * {BANDS_PER_DEGREE})")
+    others = f"EXISTS (SELECT 1 FROM {LOCATION} WHERE practitioner_id = {owner} AND id <> {clinic})"
+    return (
+        listed,
+        lasting,
+        expiring,
+        band.format(f"FLOOR({latitude} * {BANDS_PER_DEGREE})"),
+        others,
+    )
 
 
 def latitude_band(latitude: float | None) -> int | None:
@@ -97,7 +107,13 @@ def latitude_band(latitude: float | None) -> int | None:
     return None if latitude is None else math.floor(latitude * BANDS_PER_DEGREE)
 
 
-COPIED = ("listed", "certification_bits", "expiring_certification_bits", "latitude_band")
+COPIED = (
+    "listed",
+    "certification_bits",
+    "expiring_certification_bits",
+    "latitude_band",
+    "has_other_clinics",
+)
 _TOUCH = "certification_bits = certification_bits"  # makes the clinic trigger recompute
 _RECORD_CHANGES = "practitioner_id, certification_id, expires_on"
 
@@ -107,6 +123,7 @@ def _sqlite_statements() -> list[str]:
     truths = _truths(
         "NEW.practitioner_id",
         "NEW.latitude",
+        "NEW.id",
         bits_of=f"SUM(DISTINCT 1 << (certification_id % {BITS}))",
         band="CAST({} AS INTEGER)",
     )
@@ -126,6 +143,24 @@ def _sqlite_statements() -> list[str]:
         "location_search_columns_update": (
             f"AFTER UPDATE OF practitioner_id, latitude, {', '.join(COPIED)} ON {LOCATION} "
             f"WHEN {differs} BEGIN {recompute} END"
+        ),
+        # A practitioner's other clinics learn that one arrived, left or moved.
+        "location_insert_to_siblings": (
+            f"AFTER INSERT ON {LOCATION} BEGIN UPDATE {LOCATION} SET has_other_clinics = TRUE "
+            f"WHERE practitioner_id = NEW.practitioner_id AND id <> NEW.id "
+            f"AND NOT has_other_clinics; END"
+        ),
+        "location_delete_to_siblings": (
+            f"AFTER DELETE ON {LOCATION} BEGIN UPDATE {LOCATION} "
+            f"SET has_other_clinics = has_other_clinics "
+            f"WHERE practitioner_id = OLD.practitioner_id; END"
+        ),
+        "location_move_to_siblings": (
+            f"AFTER UPDATE OF practitioner_id ON {LOCATION} "
+            f"WHEN OLD.practitioner_id IS NOT NEW.practitioner_id BEGIN UPDATE {LOCATION} "
+            f"SET has_other_clinics = has_other_clinics "
+            f"WHERE practitioner_id IN (OLD.practitioner_id, NEW.practitioner_id) "
+            f"AND id <> NEW.id; END"
         ),
         "practitioner_status_to_locations": (
             f"AFTER UPDATE OF status ON {PRACTITIONER} WHEN OLD.status IS NOT NEW.status "
@@ -153,9 +188,10 @@ def _sqlite_statements() -> list[str]:
 
 
 def _postgresql_statements() -> list[str]:
-    listed, lasting, expiring, band = _truths(
+    listed, lasting, expiring, band, others = _truths(
         "NEW.practitioner_id",
         "NEW.latitude",
+        "NEW.id",
         bits_of=f"bit_or(1::bigint << (certification_id % {BITS})::integer)",
         band="({})::integer",
     )
@@ -168,12 +204,35 @@ def _postgresql_statements() -> list[str]:
             NEW.certification_bits := {lasting};
             NEW.expiring_certification_bits := {expiring};
             NEW.latitude_band := {band};
+            NEW.has_other_clinics := {others};
             RETURN NEW;
         END $$""",
         f"""
         CREATE OR REPLACE TRIGGER location_search_columns
         BEFORE INSERT OR UPDATE OF practitioner_id, latitude, {", ".join(COPIED)} ON {LOCATION}
         FOR EACH ROW EXECUTE FUNCTION practitioners_location_search_columns()""",
+        f"""
+        CREATE OR REPLACE FUNCTION practitioners_location_to_siblings() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                UPDATE {LOCATION} SET has_other_clinics = TRUE
+                WHERE practitioner_id = NEW.practitioner_id AND id <> NEW.id
+                AND NOT has_other_clinics;
+                RETURN NULL;
+            END IF;
+            UPDATE {LOCATION} SET has_other_clinics = has_other_clinics
+            WHERE practitioner_id = OLD.practitioner_id AND id <> OLD.id;
+            IF TG_OP = 'UPDATE' THEN
+                UPDATE {LOCATION} SET has_other_clinics = has_other_clinics
+                WHERE practitioner_id = NEW.practitioner_id AND id <> NEW.id;
+            END IF;
+            RETURN NULL;
+        END $$""",
+        f"""
+        CREATE OR REPLACE TRIGGER location_to_siblings
+        AFTER INSERT OR DELETE OR UPDATE OF practitioner_id ON {LOCATION}
+        FOR EACH ROW EXECUTE FUNCTION practitioners_location_to_siblings()""",
         f"""
         CREATE OR REPLACE FUNCTION practitioners_status_to_locations() RETURNS trigger
         LANGUAGE plpgsql AS $$

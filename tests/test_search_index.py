@@ -197,6 +197,12 @@ def test_the_migration_fills_the_columns_of_existing_clinics_as_the_triggers_wou
     assert {p.pk: columns(p) for p in (plain, dated, draft)} == expected
     assert expected[dated.pk] == {(True, 0, bits("art"))}
 
+    LocationFactory(practitioner=plain)
+    Location.objects.update(has_other_clinics=False)
+    later = importlib.import_module("practitioners.migrations.0006_location_has_other_clinics")
+    later.fill_has_other_clinics(None, SimpleNamespace(connection=connection))
+    assert others(plain) == [True, True] and others(draft) == [False]
+
 
 @pytest.mark.parametrize(
     "latitude",
@@ -225,3 +231,27 @@ def test_a_clinic_moved_by_the_geocoder_is_found_at_its_new_place():
     assert [m.practitioner_id for m in Practitioner.objects.published().nearest(seattle, 5)] == [
         person.pk
     ]
+
+
+def others(practitioner: Practitioner) -> list[bool]:
+    return list(
+        Location.objects.filter(practitioner=practitioner)
+        .order_by("pk")
+        .values_list("has_other_clinics", flat=True)
+    )
+
+
+def test_a_practitioners_clinics_know_when_they_have_company():
+    person = practitioner_at(35.11, -89.90)
+    assert others(person) == [False]
+
+    second = LocationFactory(practitioner=person)
+    assert others(person) == [True, True]
+
+    elsewhere = PractitionerFactory()
+    Location.objects.filter(pk=second.pk).update(practitioner=elsewhere)
+    assert others(person) == [False] and others(elsewhere) == [False]
+
+    LocationFactory(practitioner=elsewhere)
+    Location.objects.filter(pk=second.pk).delete()
+    assert others(elsewhere) == [False]
