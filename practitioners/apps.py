@@ -1,15 +1,13 @@
 from django.apps import AppConfig
 from django.db import connections
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, pre_migrate
 
 
-def _reinstall_search_triggers(sender, using: str = "default", **kwargs) -> None:
-    # SQLite drops a table's triggers when a later migration rebuilds the table; put them back.
+def _search_columns_ready(connection) -> bool:
     from . import search_index
 
-    connection = connections[using]
     if search_index.LOCATION not in connection.introspection.table_names():
-        return
+        return False
     with connection.cursor() as cursor:
         columns = {
             column.name
@@ -17,8 +15,25 @@ def _reinstall_search_triggers(sender, using: str = "default", **kwargs) -> None
                 cursor, search_index.LOCATION
             )
         }
-    if columns.issuperset(search_index.COPIED):
-        search_index.install_triggers(connection)
+    return columns.issuperset(search_index.COPIED)
+
+
+def _drop_sqlite_triggers(sender, using: str = "default", **kwargs) -> None:
+    from . import search_index
+
+    search_index.drop_sqlite_triggers(connections[using])
+
+
+def _install_triggers(sender, using: str = "default", plan=None, **kwargs) -> None:
+    from . import search_index
+
+    connection = connections[using]
+    if not _search_columns_ready(connection):
+        return
+    search_index.install_triggers(connection)
+    if connection.vendor == "sqlite" and plan:
+        # Migrations ran without the triggers (see pre_migrate): catch up on what they wrote.
+        search_index.recompute_all(connection)
 
 
 class PractitionersConfig(AppConfig):
@@ -27,4 +42,5 @@ class PractitionersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        post_migrate.connect(_reinstall_search_triggers, sender=self)
+        pre_migrate.connect(_drop_sqlite_triggers, sender=self)
+        post_migrate.connect(_install_triggers, sender=self)

@@ -118,7 +118,7 @@ _TOUCH = "certification_bits = certification_bits"  # makes the clinic trigger r
 _RECORD_CHANGES = "practitioner_id, certification_id, expires_on"
 
 
-def _sqlite_statements() -> list[str]:
+def _sqlite_triggers() -> dict[str, str]:
     # SUM of distinct powers of two is their OR: SQLite has no bit_or aggregate.
     truths = _truths(
         "NEW.practitioner_id",
@@ -180,8 +180,12 @@ def _sqlite_statements() -> list[str]:
             f"END"
         ),
     }
+    return triggers
+
+
+def _sqlite_statements() -> list[str]:
     statements = []
-    for name, body in triggers.items():
+    for name, body in _sqlite_triggers().items():
         # Replaced, not kept: an older definition must not survive a change here.
         statements += [f"DROP TRIGGER IF EXISTS {name}", f"CREATE TRIGGER {name} {body}"]
     return statements
@@ -275,3 +279,19 @@ def install_triggers(connection) -> None:
     with connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
+
+
+def drop_sqlite_triggers(connection) -> None:
+    """Before migrations run on SQLite: Django rebuilds a table by dropping and renaming it,
+    which SQLite refuses while a trigger on another table still names it."""
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        for name in _sqlite_triggers():
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
+def recompute_all(connection) -> None:
+    """Bring every clinic's copies up to date (the triggers decide which rows change)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {LOCATION} SET listed = listed")
