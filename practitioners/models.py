@@ -180,20 +180,19 @@ class _NearbyPlan:
             f"AND (r.expires_on IS NULL OR r.expires_on >= %s))"
         )
         current_params = [*holding.ids, self.connection.ops.adapt_datefield_value(holding.on)]
+        # A condition of its own, without a look-up, so that PostgreSQL (which orders the
+        # conditions by cost) rejects most clinics before any subquery runs.
+        candidate = "((l.certification_bits | l.expiring_certification_bits) & %s) <> 0"
         if self.check_sql:  # the full check below covers the certificates too
-            sql = "((l.certification_bits | l.expiring_certification_bits) & %s) <> 0"
-            return sql, [holding.bits]
+            return candidate, [holding.bits]
         if not holding.exact:
-            sql = (
-                f"((l.certification_bits | l.expiring_certification_bits) & %s) <> 0 AND {current}"
-            )
-            return sql, [holding.bits, *current_params]
+            return f"{candidate} AND {current}", [holding.bits, *current_params]
         # A certificate without an expiry date settles it; one with a date is looked up.
         sql = (
-            f"((l.certification_bits & %s) <> 0 OR "
+            f"{candidate} AND ((l.certification_bits & %s) <> 0 OR "
             f"((l.expiring_certification_bits & %s) <> 0 AND {current}))"
         )
-        return sql, [holding.bits, holding.bits, *current_params]
+        return sql, [holding.bits, holding.bits, holding.bits, *current_params]
 
     def clinics_in_circle(self, origin: geo.Origin, radius_mi: float) -> tuple[str, list]:
         """WHERE clause (and its parameters) for the matching clinics ``l`` in the circle."""
