@@ -286,20 +286,31 @@ class PractitionerQuerySet(models.QuerySet):
         plan = self._nearby_plan()
         where, params = plan.clinics_in_circle(origin, radius_mi)
         distance, distance_params = geo.distance_sql(origin, "l.latitude", "l.longitude")
-        page = "" if limit is None else " LIMIT %s OFFSET %s"
-        sql = (
-            f"SELECT c.practitioner_id, c.id, c.distance FROM ("
+        nearest_clinics = (
+            f"SELECT practitioner_id, id, distance FROM ("
             f"SELECT l.practitioner_id, l.id, {distance} AS distance, ROW_NUMBER() OVER ("
             f"PARTITION BY l.practitioner_id ORDER BY {distance}, l.id) AS nth "
-            f"FROM {Location._meta.db_table} l WHERE {where}) c "
-            f"JOIN {Practitioner._meta.db_table} p ON p.id = c.practitioner_id "
-            f"WHERE c.nth = 1 ORDER BY c.distance, p.name, p.id{page}"
+            f"FROM {Location._meta.db_table} l WHERE {where}) c WHERE nth = 1"
         )
         params = [*distance_params, *distance_params, *params]
-        if limit is not None:
-            params += [limit, offset]
-        elif offset:
-            raise ValueError("an offset needs a limit")
+        join = f"JOIN {Practitioner._meta.db_table} p ON p.id = c.practitioner_id"
+        order = "ORDER BY c.distance, p.name, p.id"
+        if limit is None:
+            if offset:
+                raise ValueError("an offset needs a limit")
+            sql = f"SELECT c.practitioner_id, c.id, c.distance FROM ({nearest_clinics}) c "
+            sql += f"{join} {order}"
+        else:
+            # Names break ties in distance only: practitioners farther than the last one the
+            # page can show are never joined to their rows (the circle may hold thousands).
+            sql = (
+                f"WITH c AS MATERIALIZED ({nearest_clinics}) "
+                f"SELECT c.practitioner_id, c.id, c.distance FROM c {join} "
+                f"WHERE c.distance <= COALESCE(("
+                f"SELECT distance FROM c ORDER BY distance LIMIT 1 OFFSET %s), %s) "
+                f"{order} LIMIT %s OFFSET %s"
+            )
+            params += [offset + limit - 1, radius_mi, limit, offset]
         with connections[self.db].cursor() as cursor:
             cursor.execute(sql, params)
             return [NearbyMatch(*row) for row in cursor.fetchall()]
