@@ -487,11 +487,17 @@ class PractitionerCertificationQuerySet(models.QuerySet):
 
 
 class PractitionerCertification(models.Model):
+    # No single-column indexes: one_record_per_certification (practitioner, certification) and
+    # cert_practitioner (certification, practitioner) serve both look-ups, and an import of a
+    # million listings pays for every index it writes.
     practitioner = models.ForeignKey(
-        Practitioner, on_delete=models.CASCADE, related_name="certification_records"
+        Practitioner,
+        on_delete=models.CASCADE,
+        related_name="certification_records",
+        db_index=False,
     )
     certification = models.ForeignKey(
-        Certification, on_delete=models.PROTECT, related_name="records"
+        Certification, on_delete=models.PROTECT, related_name="records", db_index=False
     )
     credential_number = models.CharField(max_length=60, blank=True)
     earned_on = models.DateField(null=True, blank=True)
@@ -557,8 +563,9 @@ class Location(models.Model):
 
     Source = RecordSource
 
+    # Indexed by location_owner_search, which starts with it.
     practitioner = models.ForeignKey(
-        Practitioner, on_delete=models.CASCADE, related_name="locations"
+        Practitioner, on_delete=models.CASCADE, related_name="locations", db_index=False
     )
     name = models.CharField("clinic name", max_length=200, blank=True)
     address_line1 = models.CharField(max_length=200)
