@@ -101,10 +101,11 @@ class NearestFirstPaginator(CappedPaginator):
         counted = self._count_up_to_cap_plus_one
         # Matches within ``radius``: exactly ``known``, or at least ``known`` when capped.
         known, exact = counted, counted <= self.cap
-        up_to = max(2 * needed + 1, 101)  # counting more costs more than sorting a few more
+        # Counting costs as much per match as sorting: a deep page counts to 1.5 times its end.
+        up_to = max(needed + needed // 2 + 1, 101)
         probes = 0
         # A few hundred matches sort faster than a count costs to build and run.
-        enough = max(2 * needed, self.sort_without_probing)
+        enough = max(up_to - 1, self.sort_without_probing)
         while probes < self.max_probes and needed and (not exact or known > enough):
             # Area grows with the square of the radius: aim at about 1.5 times what is needed,
             # as if the density were even (a capped count only bounds it from below).
