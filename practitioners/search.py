@@ -101,8 +101,9 @@ class NearestFirstPaginator(CappedPaginator):
         counted = self._count_up_to_cap_plus_one
         # Matches within ``radius``: exactly ``known``, or at least ``known`` when capped.
         known, exact = counted, counted <= self.cap
-        # Counting costs as much per match as sorting: a deep page counts to 1.5 times its end.
-        up_to = max(needed + needed // 2 + 1, 101)
+        # Counting more costs more than sorting a few more: twice what is needed, but a deep
+        # page (hundreds needed) counts at most 500 past its end.
+        up_to = max(min(2 * needed, needed + 500) + 1, 101)
         probes = 0
         # A few hundred matches sort faster than a count costs to build and run.
         enough = max(up_to - 1, self.sort_without_probing)
