@@ -5,25 +5,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('practitioners', '0006_location_has_other_clinics'),
+        ("practitioners", "0006_location_has_other_clinics"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='location',
-            name='practitioner',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='locations', to='practitioners.practitioner'),
+            model_name="location",
+            name="practitioner",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="locations",
+                to="practitioners.practitioner",
+            ),
         ),
         migrations.AlterField(
-            model_name='practitionercertification',
-            name='certification',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='records', to='practitioners.certification'),
+            model_name="practitionercertification",
+            name="certification",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="records",
+                to="practitioners.certification",
+            ),
         ),
         migrations.AlterField(
-            model_name='practitionercertification',
-            name='practitioner',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='certification_records', to='practitioners.practitioner'),
+            model_name="practitionercertification",
+            name="practitioner",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="certification_records",
+                to="practitioners.practitioner",
+            ),
         ),
     ]
