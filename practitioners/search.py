@@ -111,7 +111,7 @@ class NearestFirstPaginator(CappedPaginator):
             # Area grows with the square of the radius: aim at about 1.5 times what is needed,
             # as if the density were even (a capped count only bounds it from below).
             aim = (1.5 * needed / known) ** 0.5
-            shrink = min(0.8, max(0.3, aim)) if exact else max(0.1, min(0.4, aim))
+            shrink = min(0.8, max(0.3, aim)) if exact else max(0.1, min(0.25, aim))
             smaller = radius * shrink
             found = self.matching.count_near(self.origin, smaller, up_to=up_to)
             probes += 1
