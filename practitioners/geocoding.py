@@ -150,8 +150,11 @@ class _Answer:
 # --- addresses and plausibility -------------------------------------------------------------
 
 
+_PUNCTUATION = re.compile(r"[^\w\s-]")
+
+
 def _clean(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s-]", " ", text.lower()).split())
+    return " ".join(_PUNCTUATION.sub(" ", text.lower()).split())
 
 
 def normalised_address(location: Location) -> str:

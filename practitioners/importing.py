@@ -23,6 +23,7 @@ from django.db.models.base import ModelState
 from django.utils import timezone
 
 from . import geo, search_index
+from .geocoding import geocode_locations, normalised_address, place_at_zip_centroid
 from .models import (
     Certification,
     Location,
@@ -388,6 +389,15 @@ def insert_new(objs: list[models.Model]) -> None:
             for obj in objs:
                 setattr(obj, f.attname, now)
             getters.append(lambda obj, stored=stored: stored)
+        elif type(f) is models.DateField and not (f.auto_now or f.auto_now_add):
+            # Most certificate dates are empty: no conversion for them.
+            getters.append(
+                lambda obj, f=f: (
+                    None
+                    if (value := getattr(obj, f.attname)) is None
+                    else f.get_db_prep_save(value, connection)
+                )
+            )
         else:
             getters.append(lambda obj, f=f: f.get_db_prep_save(f.pre_save(obj, True), connection))
     qn = connection.ops.quote_name
@@ -476,8 +486,6 @@ def _new_location(practitioner_id: int, record: LocationRecord, source: str) -> 
         phone=record.phone,
         source=source,
     )
-    from .geocoding import normalised_address, place_at_zip_centroid
-
     if record.latitude is not None:
         location.latitude, location.longitude = record.latitude, record.longitude
         location.precision = Location.Precision.PROVIDED
@@ -675,8 +683,6 @@ def import_practitioners(
     if pending_geocode and geocode:
         # After the commit, so a slow provider holds no locks; if it is stopped, the rest stay
         # pending for `manage.py geocode_locations`. The new ids are one range (bulk insert).
-        from .geocoding import geocode_locations
-
         report.geocoding = geocode_locations(
             queryset=Location.objects.filter(
                 pk__range=(min(pending_geocode), max(pending_geocode)),
