@@ -283,16 +283,24 @@ class PractitionerQuerySet(models.QuerySet):
         Every clinic in the circle is read from one index, rejected there when its copies of
         the practitioner's status and certificates (``search_index.py``) rule it out, and only
         the survivors are checked against this queryset's filters."""
+        if limit == 0:
+            return []
         plan = self._nearby_plan()
         where, params = plan.clinics_in_circle(origin, radius_mi)
         distance, distance_params = geo.distance_sql(origin, "l.latitude", "l.longitude")
+        # The distance is named in a subquery so the ranking below reuses it instead of
+        # computing the trigonometry a second time for every clinic.
+        in_circle = (
+            f"SELECT l.practitioner_id, l.id, {distance} AS distance "
+            f"FROM {Location._meta.db_table} l WHERE {where}"
+        )
         nearest_clinics = (
             f"SELECT practitioner_id, id, distance FROM ("
-            f"SELECT l.practitioner_id, l.id, {distance} AS distance, ROW_NUMBER() OVER ("
-            f"PARTITION BY l.practitioner_id ORDER BY {distance}, l.id) AS nth "
-            f"FROM {Location._meta.db_table} l WHERE {where}) c WHERE nth = 1"
+            f"SELECT practitioner_id, id, distance, ROW_NUMBER() OVER ("
+            f"PARTITION BY practitioner_id ORDER BY distance, id) AS nth "
+            f"FROM ({in_circle}) d) c WHERE nth = 1"
         )
-        params = [*distance_params, *distance_params, *params]
+        params = [*distance_params, *params]
         join = f"JOIN {Practitioner._meta.db_table} p ON p.id = c.practitioner_id"
         order = "ORDER BY c.distance, p.name, p.id"
         if limit is None:
