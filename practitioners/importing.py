@@ -376,7 +376,7 @@ def insert_new(objs: list[models.Model]) -> None:
         return
     model = type(objs[0])
     connection = connections[router.db_for_write(model)]
-    fields = [f for f in model._meta.concrete_fields if not (f.primary_key or f.generated)]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     getters: list[Callable[[models.Model], object]] = []
     for f in fields:
         if isinstance(f, _PLAIN_FIELDS):
@@ -446,8 +446,6 @@ def _row_defaults(model: type[models.Model]) -> tuple[dict[str, object], list, f
     static: dict[str, object] = {}
     dynamic = []
     for model_field in model._meta.concrete_fields:
-        if model_field.generated:  # the database computes it; unset, as Model() leaves it
-            continue
         if model_field.has_default() and callable(model_field.default):
             dynamic.append((model_field.attname, model_field.default))
         else:
