@@ -61,14 +61,14 @@ def certification_bits(certification_ids: Iterable[int]) -> int:
 BANDS_PER_DEGREE = 10
 
 
+def latitude_band(latitude: float | None) -> int | None:
+    """What the database stores for this latitude (the same float product, floored)."""
+    return None if latitude is None else math.floor(latitude * BANDS_PER_DEGREE)
+
+
 def latitude_bands(min_latitude: float, max_latitude: float) -> list[int]:
     """The ``latitude_band`` values a latitude range touches."""
-    return list(
-        range(
-            math.floor(min_latitude * BANDS_PER_DEGREE),
-            math.floor(max_latitude * BANDS_PER_DEGREE) + 1,
-        )
-    )
+    return list(range(latitude_band(min_latitude), latitude_band(max_latitude) + 1))
 
 
 def shares_bits(ids: Iterable[int], every_id: Iterable[int]) -> bool:
@@ -100,11 +100,6 @@ def _truths(owner: str, latitude: str, clinic: str, *, bits_of: str, band: str) 
         band.format(f"FLOOR({latitude} * {BANDS_PER_DEGREE})"),
         others,
     )
-
-
-def latitude_band(latitude: float | None) -> int | None:
-    """What the database stores for this latitude (the same float product, floored)."""
-    return None if latitude is None else math.floor(latitude * BANDS_PER_DEGREE)
 
 
 COPIED = (
