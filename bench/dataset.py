@@ -109,7 +109,7 @@ class Listing:
 
 def listings(n: int, seed: int = 38117) -> Iterator[Listing]:
     """``n`` fictional practitioners; the same seed always gives the same directory."""
-    from practitioners.demo import BUNDLES, CLINICS, FIRST, LAST, PROFESSIONS, STREETS
+    from practitioners.ingest.demo import BUNDLES, CLINICS, FIRST, LAST, PROFESSIONS, STREETS
 
     rng = random.Random(seed)
     zips = weighted_zips()

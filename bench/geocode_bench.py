@@ -63,9 +63,9 @@ def main() -> None:
     from django.db import connection
     from django.test.utils import override_settings
 
-    from practitioners import geo
     from practitioners.geocoding import geocode_locations
     from practitioners.models import Location
+    from practitioners.search import geo
     from tests.geocoder_server import GeocoderServer, Reply
 
     def near_the_zip(request) -> Reply:

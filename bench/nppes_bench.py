@@ -147,7 +147,7 @@ def write_file(path: Path, pl_path: Path, rows: int, ours_share: float, seed: in
     """Writes the synthetic main file and its practice location file (about 8% as many rows,
     as in the real pair); returns how many rows are individuals in our professions."""
     setup_django()
-    from practitioners import geo
+    from practitioners.search import geo
 
     rng = random.Random(seed)
     pl_rng = random.Random(seed + 1)  # the main file stays the same with or without it
@@ -269,8 +269,8 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from practitioners.ingest.nppes import import_nppes
     from practitioners.models import Location, Practitioner
-    from practitioners.nppes import import_nppes
 
     call_command("migrate", verbosity=0)
     if connection.vendor == "postgresql":  # start empty, without loading the rows to delete

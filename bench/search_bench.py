@@ -155,7 +155,7 @@ def load(n: int, batch: int, reload: bool) -> dict[str, float] | None:
                 cursor.execute(f"DELETE FROM {table}")
     import dataset
 
-    from practitioners.importing import (
+    from practitioners.ingest.csv import (
         ImportReport,
         LocationRecord,
         PractitionerRecord,
@@ -245,8 +245,8 @@ def brute_force(query: Query) -> list[tuple[int, float]]:
     """Every clinic's distance, no bounding box, no index: the reference answer."""
     from django.db.models import F, Min
 
-    from practitioners import geo
     from practitioners.models import Certification, Practitioner
+    from practitioners.search import geo
 
     params = dict(query.params)
     origin = geo.origin_from_zip(params["zip"])

@@ -16,9 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .filters import PractitionerFilter
 from .models import Location, Practitioner
-from .search import run_search
+from .search.filters import PractitionerFilter
+from .search.query import run_search
 
 MAX_PAGE_SIZE = 100
 _PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")

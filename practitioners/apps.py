@@ -4,7 +4,7 @@ from django.db.models.signals import post_migrate, pre_migrate
 
 
 def _search_columns_ready(connection) -> bool:
-    from . import search_index
+    from .search import index as search_index
 
     if search_index.LOCATION not in connection.introspection.table_names():
         return False
@@ -19,13 +19,13 @@ def _search_columns_ready(connection) -> bool:
 
 
 def _drop_sqlite_triggers(sender, using: str = "default", **kwargs) -> None:
-    from . import search_index
+    from .search import index as search_index
 
     search_index.drop_sqlite_triggers(connections[using])
 
 
 def _install_triggers(sender, using: str = "default", plan=None, **kwargs) -> None:
-    from . import search_index
+    from .search import index as search_index
 
     connection = connections[using]
     if not _search_columns_ready(connection):

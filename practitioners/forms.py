@@ -14,7 +14,6 @@ from django.core.validators import RegexValidator, URLValidator
 from django.forms import formset_factory
 from django.utils import timezone
 
-from . import geo
 from .curation import (
     CertificationClaim,
     ClinicSubmission,
@@ -22,6 +21,7 @@ from .curation import (
     strip_control_characters,
 )
 from .models import Certification, ListingReport, Profession, validate_npi
+from .search import geo
 
 HONEYPOT_FIELD = "company_url"
 MAX_CLINICS = 5

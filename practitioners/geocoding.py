@@ -37,8 +37,8 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from geopy import exc as geopy_exc
 
-from . import geo
 from .models import GeocodeCacheEntry, Location
+from .search import geo
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 from simple_history.models import HistoricalRecords
 
-from . import geo, search_index
+from .search import geo
+from .search import index as search_index
 
 zip5_validator = RegexValidator(r"^[0-9]{5}$", "Enter a 5-digit ZIP code.")
 state_validator = RegexValidator(r"^[A-Z]{2}$", "Enter a two-letter state code, like TN.")

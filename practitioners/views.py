@@ -9,11 +9,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from . import curation
-from .filters import PractitionerFilter
 from .forms import ListingSubmissionForms, ReportForm
 from .models import Location, Practitioner
 from .ratelimit import rate_limited
-from .search import run_search
+from .search.filters import PractitionerFilter
+from .search.query import run_search
 
 
 def _search_filterset(request: HttpRequest) -> PractitionerFilter:

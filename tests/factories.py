@@ -7,7 +7,6 @@ from collections.abc import Iterable
 
 import factory
 
-from practitioners import geo
 from practitioners.models import (
     Certification,
     Location,
@@ -15,6 +14,7 @@ from practitioners.models import (
     PractitionerCertification,
     Profession,
 )
+from practitioners.search import geo
 
 
 def profession(slug: str = "chiropractor") -> Profession:

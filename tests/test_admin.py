@@ -13,16 +13,18 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from practitioners import curation, geo
-from practitioners.importing import COLUMNS, import_practitioners
+from practitioners import curation
+from practitioners.ingest.csv import COLUMNS, import_practitioners
+from practitioners.ingest.export import PractitionerResource, escape_formula
 from practitioners.models import (
+    Certification,
     ListingReport,
     Location,
     Practitioner,
     PractitionerCertification,
     TaxonomyMapping,
 )
-from practitioners.resources import PractitionerResource, escape_formula
+from practitioners.search import geo
 from tests.factories import LocationFactory, PractitionerFactory, practitioner_at, profession
 
 pytestmark = pytest.mark.django_db
@@ -72,7 +74,7 @@ def listings():
         geocode_error="timeout",
     )
     PractitionerCertification.objects.create(
-        practitioner=beta, certification=curation.Certification.objects.get(slug="graston")
+        practitioner=beta, certification=Certification.objects.get(slug="graston")
     )
     ListingReport.objects.create(practitioner=beta, kind="closed", details="Closed last week")
     gamma = practitioner_at(

@@ -19,8 +19,8 @@ import pytest
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from practitioners import geo
 from practitioners.models import Location, Practitioner, PractitionerCertification
+from practitioners.search import geo
 from tests.factories import LocationFactory, PractitionerFactory, certification, profession
 
 try:

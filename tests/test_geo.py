@@ -6,7 +6,7 @@ import random
 import pytest
 from geopy.distance import geodesic
 
-from practitioners import geo
+from practitioners.search import geo
 
 US_POINTS = [
     (35.1124, -89.9034),  # Memphis

@@ -27,7 +27,7 @@ from practitioners.geocoding import (
     normalised_address,
     set_manual_position,
 )
-from practitioners.importing import COLUMNS, import_practitioners
+from practitioners.ingest.csv import COLUMNS, import_practitioners
 from practitioners.models import GeocodeCacheEntry, Location
 from tests.factories import LocationFactory
 from tests.geocoder_server import GeocoderServer, Reply

@@ -6,7 +6,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from practitioners.importing import COLUMNS, import_practitioners
+from practitioners.ingest.csv import COLUMNS, import_practitioners
 from practitioners.models import Location, Practitioner, PractitionerCertification
 
 pytestmark = pytest.mark.django_db
@@ -286,7 +286,7 @@ def test_import_command_no_geocode_leaves_new_clinics_pending_at_their_zip(tmp_p
 
 
 def test_new_row_builds_what_the_model_constructor_builds():
-    from practitioners.importing import new_row
+    from practitioners.ingest.csv import new_row
 
     values = {"practitioner_id": 7, "address_line1": "1 Main St", "city": "Memphis"}
     fast, slow = new_row(Location, **values), Location(**values)

@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from practitioners import geo
-from practitioners.models import Location, Practitioner, PractitionerCertification
-from practitioners.nppes import (
+from practitioners.ingest.nppes import (
     LOCATIONS_OPTIONAL,
     LOCATIONS_REQUIRED,
     MAIN_REQUIRED,
@@ -27,6 +25,8 @@ from practitioners.nppes import (
     title_case_address,
     title_case_name,
 )
+from practitioners.models import Location, Practitioner, PractitionerCertification
+from practitioners.search import geo
 from tests.factories import LocationFactory, PractitionerFactory, certification
 from tests.fixtures.nppes import make_fixtures as fx
 

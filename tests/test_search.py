@@ -6,8 +6,8 @@ import re
 import pytest
 from geopy.distance import geodesic
 
-from practitioners import geo
 from practitioners.models import Practitioner
+from practitioners.search import geo
 from tests.factories import (
     LocationFactory,
     PractitionerFactory,
@@ -189,7 +189,7 @@ def test_profession_new_patients_telehealth_and_name_filters_narrow_the_results(
         MEMPHIS, 2, name="PT Tele", profession=profession("physical-therapist"), telehealth=True
     )
     practitioner_near_zip(MEMPHIS, 3, name="Full Chiro", accepting_new_patients=False)
-    from practitioners.filters import PractitionerFilter
+    from practitioners.search.filters import PractitionerFilter
 
     def names(query: str) -> list[str]:
         from django.http import QueryDict

@@ -7,8 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from practitioners import geo, search_index
 from practitioners.models import Certification, Location, Practitioner, PractitionerCertification
+from practitioners.search import geo
+from practitioners.search import index as search_index
 from tests.factories import LocationFactory, PractitionerFactory, certification, practitioner_at
 
 pytestmark = pytest.mark.django_db

@@ -6,14 +6,14 @@ import random
 import pytest
 from django.db.models import F, Min
 
-from practitioners import geo
-from practitioners.importing import insert_new
+from practitioners.ingest.csv import insert_new
 from practitioners.models import (
     Location,
     Practitioner,
     PractitionerCertification,
 )
-from practitioners.search import NearestFirstPaginator
+from practitioners.search import geo
+from practitioners.search.query import NearestFirstPaginator
 from tests.factories import PractitionerFactory, certification, practitioner_at, profession
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from practitioners.ingest.nppes import NppesFormatError, import_nppes
 from practitioners.models import Practitioner
-from practitioners.nppes import NppesFormatError, import_nppes
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from practitioners.importing import COLUMNS, import_practitioners
+from practitioners.ingest.csv import COLUMNS, import_practitioners
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from practitioners.demo import seed_demo
+from practitioners.ingest.demo import seed_demo
 
 
 class Command(BaseCommand):

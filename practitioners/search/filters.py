@@ -15,8 +15,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import QuerySet
 
+from ..models import Certification, Practitioner, Profession
 from . import geo
-from .models import Certification, Practitioner, Profession
 
 BOOLEAN_CHOICES = (("true", "Yes"), ("false", "No"))
 MATCH_CHOICES = (("all", "All of them"), ("any", "Any of them"))

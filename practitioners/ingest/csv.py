@@ -22,9 +22,8 @@ from django.db import connections, models, router, transaction
 from django.db.models.base import ModelState
 from django.utils import timezone
 
-from . import geo, search_index
-from .geocoding import geocode_locations, normalised_address, place_at_zip_centroid
-from .models import (
+from ..geocoding import geocode_locations, normalised_address, place_at_zip_centroid
+from ..models import (
     Certification,
     Location,
     Practitioner,
@@ -34,6 +33,8 @@ from .models import (
     listing_slug_base,
     npi_check_digit_ok,
 )
+from ..search import geo
+from ..search import index as search_index
 
 COLUMNS = [
     "external_id",

@@ -17,8 +17,7 @@ from django.core.paginator import Page, Paginator
 from django.db import connections, router
 from django.db.models import BooleanField, DateField, DateTimeField, Field, Model, QuerySet
 
-from . import geo
-from .models import (
+from ..models import (
     Certification,
     Location,
     NearbyMatch,
@@ -26,6 +25,7 @@ from .models import (
     PractitionerCertification,
     Profession,
 )
+from . import geo
 
 
 class CappedPaginator(Paginator):

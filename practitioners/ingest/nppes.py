@@ -40,9 +40,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from . import geo
-from .importing import address_key
-from .models import (
+from ..models import (
     Location,
     Practitioner,
     Profession,
@@ -50,6 +48,8 @@ from .models import (
     listing_slug_base,
     npi_check_digit_ok,
 )
+from ..search import geo
+from .csv import address_key
 
 BATCH_SIZE = 2000
 PROGRESS_EVERY = 50_000

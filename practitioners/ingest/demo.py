@@ -9,9 +9,9 @@ import random
 
 from django.db import transaction
 
-from . import geo
-from .importing import COLUMNS, ImportReport, import_practitioners
-from .models import Practitioner, PractitionerCertification
+from ..models import Practitioner, PractitionerCertification
+from ..search import geo
+from .csv import COLUMNS, ImportReport, import_practitioners
 
 # Metro ZIPs the demo spreads across, with how many listings each gets. Memphis first: the
 # directory's founding question is ART + Graston near 38117.

@@ -16,8 +16,8 @@ from django.db.models import Prefetch, QuerySet
 from import_export import resources
 from import_export.fields import Field
 
-from .importing import COLUMNS, OPTIONAL_COLUMNS
-from .models import Location, Practitioner, PractitionerCertification
+from ..models import Location, Practitioner, PractitionerCertification
+from .csv import COLUMNS, OPTIONAL_COLUMNS
 
 EXPORT_COLUMNS = [*COLUMNS, *OPTIONAL_COLUMNS]
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

@@ -1,0 +1,175 @@
+"""The changelist filters: certification, state, the verification work queue, geocoding,
+reports and possible duplicates."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from .. import curation
+from ..models import (
+    Certification,
+    ListingReport,
+    Location,
+    PractitionerCertification,
+)
+
+
+class CertificationFilter(admin.SimpleListFilter):
+    title = "certification"
+    parameter_name = "certification"
+
+    def lookups(self, request, model_admin):
+        return list(Certification.objects.values_list("slug", "name"))
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        return queryset.filter(
+            Exists(
+                PractitionerCertification.objects.filter(
+                    practitioner_id=OuterRef("pk"), certification__slug=self.value()
+                )
+            )
+        )
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        states = Location.objects.order_by("state").values_list("state", flat=True).distinct()
+        return [(state, state) for state in states]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        return queryset.filter(
+            Exists(Location.objects.filter(practitioner_id=OuterRef("pk"), state=self.value()))
+        )
+
+
+class VerificationFilter(admin.SimpleListFilter):
+    """The staff work queue: certifications never checked, checked over a year ago, or about to
+    expire."""
+
+    title = "verification"
+    parameter_name = "verification"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("due", "Needs verification (queue)"),
+            ("never", "Never verified"),
+            ("stale", f"Verified over {curation.VERIFICATION_MAX_AGE_DAYS // 30} months ago"),
+            ("expiring", f"Expiring within {curation.EXPIRY_WARNING_DAYS} days"),
+        ]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() == "due":
+            return curation.needing_verification(queryset, today)
+        conditions = {
+            "never": {"verified_on__isnull": True},
+            "stale": {
+                "verified_on__lt": today
+                - timezone.timedelta(days=curation.VERIFICATION_MAX_AGE_DAYS)
+            },
+            "expiring": {
+                "expires_on__range": (
+                    today,
+                    today + timezone.timedelta(days=curation.EXPIRY_WARNING_DAYS),
+                )
+            },
+        }
+        if self.value() not in conditions:
+            return queryset
+        records = PractitionerCertification.objects.filter(
+            practitioner_id=OuterRef("pk"), **conditions[self.value()]
+        )
+        return queryset.filter(Exists(records))
+
+
+class RecordVerificationFilter(VerificationFilter):
+    """The same work queue, on certification records."""
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() == "due":
+            return queryset.filter(curation.verification_due(today))
+        if self.value() == "never":
+            return queryset.filter(verified_on__isnull=True)
+        if self.value() == "stale":
+            limit = today - timezone.timedelta(days=curation.VERIFICATION_MAX_AGE_DAYS)
+            return queryset.filter(verified_on__lt=limit)
+        if self.value() == "expiring":
+            end = today + timezone.timedelta(days=curation.EXPIRY_WARNING_DAYS)
+            return queryset.filter(expires_on__range=(today, end))
+        return queryset
+
+
+class LocationFieldFilter(admin.SimpleListFilter):
+    """Practitioners with at least one clinic whose ``field`` has the chosen value."""
+
+    field = ""
+
+    def lookups(self, request, model_admin):
+        return list(Location._meta.get_field(self.field).choices)
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        return queryset.filter(
+            Exists(
+                Location.objects.filter(
+                    practitioner_id=OuterRef("pk"), **{self.field: self.value()}
+                )
+            )
+        )
+
+
+class GeocodeStatusFilter(LocationFieldFilter):
+    title = "geocode status (any clinic)"
+    parameter_name = "geocode_status"
+    field = "geocode_status"
+
+
+class PrecisionFilter(LocationFieldFilter):
+    title = "position precision (any clinic)"
+    parameter_name = "precision"
+    field = "precision"
+
+
+class OpenReportFilter(admin.SimpleListFilter):
+    title = "problem reports"
+    parameter_name = "reports"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Has open reports")]
+
+    def queryset(self, request, queryset):
+        if self.value() != "open":
+            return queryset
+        return queryset.filter(
+            Exists(
+                ListingReport.objects.filter(
+                    practitioner_id=OuterRef("pk"), resolved_at__isnull=True
+                )
+            )
+        )
+
+
+class DuplicateFilter(admin.SimpleListFilter):
+    title = "possible duplicates"
+    parameter_name = "duplicates"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Possible duplicate")]
+
+    def queryset(self, request, queryset):
+        if self.value() != "yes":
+            return queryset
+        pairs = curation.find_possible_duplicates()
+        ids = {p.first.pk for p in pairs} | {p.second.pk for p in pairs}
+        return queryset.filter(pk__in=ids)

@@ -1,0 +1,97 @@
+"""The admin's forms: a listing, a clinic, resolving a report, uploading a CSV."""
+
+from __future__ import annotations
+
+from django import forms
+from django.db import models
+
+from .. import geocoding
+from ..forms import HttpURLField
+from ..models import (
+    ListingReport,
+    Location,
+    Practitioner,
+)
+from .common import ADDRESS_FIELDS
+
+
+def https_formfield(field: models.Field, **kwargs) -> forms.Field | None:
+    if isinstance(field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return field.formfield(**kwargs)
+
+
+class PractitionerAdminForm(forms.ModelForm):
+    website = HttpURLField(max_length=300, required=False, assume_scheme="https")
+
+    class Meta:
+        model = Practitioner
+        formfield_callback = https_formfield
+        fields = [
+            "name",
+            "credentials",
+            "profession",
+            "npi",
+            "slug",
+            "status",
+            "status_reason",
+            "phone",
+            "email",
+            "website",
+            "accepting_new_patients",
+            "telehealth",
+            "bio",
+            "external_id",
+        ]
+
+
+class LocationAdminForm(forms.ModelForm):
+    class Meta:
+        model = Location
+        fields = [
+            "practitioner",
+            "name",
+            "address_line1",
+            "address_line2",
+            "city",
+            "state",
+            "postal_code",
+            "phone",
+            "latitude",
+            "longitude",
+        ]
+
+    def save(self, commit: bool = True) -> Location:
+        # A new address makes the old pin doubtful: pending, so the geocoder looks again.
+        typed = {"latitude", "longitude"} & set(self.changed_data)
+        if self.instance.pk and ADDRESS_FIELDS & set(self.changed_data) and not typed:
+            self.instance.geocode_status = Location.GeocodeStatus.PENDING
+        return super().save(commit)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        latitude, longitude = cleaned.get("latitude"), cleaned.get("longitude")
+        typed = {"latitude", "longitude"} & set(self.changed_data)
+        if typed and (latitude is None) != (longitude is None):
+            raise forms.ValidationError("Give both latitude and longitude, or neither.")
+        if typed and latitude is not None and not geocoding.inside_us(latitude, longitude):
+            raise forms.ValidationError(
+                f"{latitude:g}, {longitude:g} is outside the United States. "
+                "Are latitude and longitude the right way round?"
+            )
+        return cleaned
+
+
+class ReportResolutionForm(forms.ModelForm):
+    resolve = forms.BooleanField(required=False, label="Resolve now")
+
+    class Meta:
+        model = ListingReport
+        fields = ["resolution_note"]
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text="The columns of import_practitioners.")
+    skip_bad_rows = forms.BooleanField(
+        required=False, help_text="Import the good rows and report the bad ones."
+    )

@@ -1,0 +1,67 @@
+"""What staff, owners and the public forms are allowed to change, and the rules for it.
+
+``services`` publishes, suspends, verifies, takes submissions and reports; ``duplicates`` finds
+and merges possible duplicates. Callers import the functions from here.
+"""
+
+from .duplicates import (
+    DuplicatePair,
+    dismiss_duplicate,
+    find_possible_duplicates,
+    merge_practitioners,
+    phone_key,
+    possible_duplicates_of,
+)
+from .services import (
+    EXPIRY_WARNING_DAYS,
+    VERIFICATION_MAX_AGE_DAYS,
+    CertificationClaim,
+    ClinicSubmission,
+    CurationCounts,
+    ListingSubmission,
+    PublishOutcome,
+    PublishRefused,
+    curation_counts,
+    needing_verification,
+    publish,
+    publish_one,
+    publish_problems,
+    report_problem,
+    resolve_report,
+    resolve_reports,
+    strip_control_characters,
+    submit_listing,
+    suspend,
+    verification_due,
+    verify_certifications,
+)
+
+__all__ = [
+    "EXPIRY_WARNING_DAYS",
+    "VERIFICATION_MAX_AGE_DAYS",
+    "CertificationClaim",
+    "ClinicSubmission",
+    "CurationCounts",
+    "DuplicatePair",
+    "ListingSubmission",
+    "PublishOutcome",
+    "PublishRefused",
+    "curation_counts",
+    "dismiss_duplicate",
+    "find_possible_duplicates",
+    "merge_practitioners",
+    "needing_verification",
+    "phone_key",
+    "possible_duplicates_of",
+    "publish",
+    "publish_one",
+    "publish_problems",
+    "report_problem",
+    "resolve_report",
+    "resolve_reports",
+    "strip_control_characters",
+    "submit_listing",
+    "suspend",
+    "verification_due",
+    "verify_certifications",
+]

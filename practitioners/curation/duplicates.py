@@ -1,0 +1,247 @@
+"""Possible duplicates: listings that may be the same practitioner, and what staff do about them
+(dismiss the pair, or merge one listing into the other)."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models.functions import Concat, Lower, Replace, Right, Trim
+
+from ..models import DuplicateDismissal, ListingReport, Location, Practitioner
+from .services import User, _with_history_user
+
+# --- Possible duplicates ----------------------------------------------------------------------
+
+_PHONE_NOISE = (" ", "-", "(", ")", ".", "+", "/")
+
+
+def phone_key(phone: str) -> str:
+    """The last ten digits of a phone number, the same way :func:`_phone_key_expression` does
+    it in SQL (so "+1 (901) 555-0100" and "901.555.0100" match)."""
+    digits = phone
+    for noise in _PHONE_NOISE:
+        digits = digits.replace(noise, "")
+    return digits[-10:]
+
+
+def _phone_key_expression():
+    expression = F("phone")
+    for noise in _PHONE_NOISE:
+        expression = Replace(expression, Value(noise), Value(""))
+    return Right(expression, 10)
+
+
+def name_key(name: str) -> str:
+    return name.strip().lower()
+
+
+@dataclass
+class DuplicatePair:
+    first: Practitioner
+    second: Practitioner
+    reasons: list[str]
+
+
+def _duplicate_groups(queryset: QuerySet, key, id_field: str = "pk") -> list[list[int]]:
+    """Ids sharing the same non-empty ``key``, one list per key with at least two ids.
+    The database groups, so only the rows that really are shared are fetched."""
+    keyed = queryset.annotate(dup_key=key).exclude(dup_key="").exclude(dup_key__isnull=True)
+    shared = (
+        keyed.order_by()
+        .values("dup_key")
+        .annotate(n=Count(id_field, distinct=True))
+        .filter(n__gt=1)
+        .values("dup_key")
+    )
+    groups: dict[str, set[int]] = defaultdict(set)
+    for key_value, row_id in keyed.filter(dup_key__in=shared).values_list("dup_key", id_field):
+        groups[key_value].add(row_id)
+    return [sorted(ids) for ids in groups.values() if len(ids) > 1]
+
+
+def _dismissed_pairs(ids: Iterable[int]) -> set[tuple[int, int]]:
+    ids = list(ids)
+    if not ids:
+        return set()
+    return set(
+        DuplicateDismissal.objects.filter(Q(first_id__in=ids) | Q(second_id__in=ids)).values_list(
+            "first_id", "second_id"
+        )
+    )
+
+
+def find_possible_duplicates(
+    *, practitioners: QuerySet[Practitioner] | None = None
+) -> list[DuplicatePair]:
+    """Pairs of listings that may be the same practitioner: the same name and a clinic in the
+    same ZIP, or the same phone, or the same email. Pairs staff dismissed are left out."""
+    practitioners = practitioners if practitioners is not None else Practitioner.objects.all()
+    reasons: dict[tuple[int, int], list[str]] = defaultdict(list)
+    checks = [
+        (
+            "same name and ZIP",
+            Location.objects.filter(practitioner__in=practitioners.values("pk")),
+            Concat(Lower(Trim("practitioner__name")), Value("|"), "postal_code"),
+            "practitioner_id",
+        ),
+        ("same phone", practitioners, _phone_key_expression(), "pk"),
+        ("same email", practitioners, Lower(Trim("email")), "pk"),
+    ]
+    for label, queryset, key, id_field in checks:
+        for ids in _duplicate_groups(queryset, key, id_field):
+            for pair in itertools.combinations(ids, 2):
+                if label not in reasons[pair]:
+                    reasons[pair].append(label)
+    return _pairs(reasons)
+
+
+def possible_duplicates_of(practitioner: Practitioner) -> list[DuplicatePair]:
+    """The possible duplicates of one listing (for its admin page); a few indexed queries."""
+    if practitioner.pk is None:
+        return []
+    candidates: dict[int, list[str]] = defaultdict(list)
+    zips = list(practitioner.locations.values_list("postal_code", flat=True))
+    if zips:
+        for other in (
+            Location.objects.filter(postal_code__in=zips)
+            .annotate(name_key=Lower(Trim("practitioner__name")))
+            .filter(name_key=name_key(practitioner.name))
+            .exclude(practitioner_id=practitioner.pk)
+            .values_list("practitioner_id", flat=True)
+        ):
+            candidates[other].append("same name and ZIP")
+    if len(phone_key(practitioner.phone)) >= 7:
+        for other in (
+            Practitioner.objects.annotate(phone_key=_phone_key_expression())
+            .filter(phone_key=phone_key(practitioner.phone))
+            .exclude(pk=practitioner.pk)
+            .values_list("pk", flat=True)
+        ):
+            candidates[other].append("same phone")
+    if practitioner.email.strip():
+        for other in (
+            Practitioner.objects.filter(email__iexact=practitioner.email.strip())
+            .exclude(pk=practitioner.pk)
+            .values_list("pk", flat=True)
+        ):
+            candidates[other].append("same email")
+    reasons = {
+        tuple(sorted((practitioner.pk, other))): list(dict.fromkeys(labels))
+        for other, labels in candidates.items()
+    }
+    return _pairs(reasons)
+
+
+def _pairs(reasons: dict[tuple[int, int], list[str]]) -> list[DuplicatePair]:
+    ids = {pk for pair in reasons for pk in pair}
+    dismissed = _dismissed_pairs(ids)
+    kept = {pair: labels for pair, labels in reasons.items() if pair not in dismissed}
+    by_id = Practitioner.objects.select_related("profession").in_bulk(
+        {pk for pair in kept for pk in pair}
+    )
+    pairs = [
+        DuplicatePair(by_id[first], by_id[second], labels)
+        for (first, second), labels in kept.items()
+        if first in by_id and second in by_id
+    ]
+    pairs.sort(key=lambda p: (p.first.name.lower(), p.first.pk, p.second.pk))
+    return pairs
+
+
+@transaction.atomic
+def dismiss_duplicate(
+    *, first: Practitioner, second: Practitioner, user: User | None = None
+) -> DuplicateDismissal:
+    """Record that staff looked at these two listings and they are different practitioners."""
+    if first.pk == second.pk:
+        raise ValueError("A listing cannot be a duplicate of itself.")
+    low, high = sorted((first.pk, second.pk))
+    dismissal, _ = DuplicateDismissal.objects.get_or_create(
+        first_id=low,
+        second_id=high,
+        defaults={"dismissed_by": user if user is not None and user.is_authenticated else None},
+    )
+    return dismissal
+
+
+MERGE_FILL_FIELDS = [
+    "credentials",
+    "profession",
+    "bio",
+    "phone",
+    "website",
+    "email",
+    "npi",
+    "external_id",
+    "source_updated_on",
+]
+
+
+@transaction.atomic
+def merge_practitioners(
+    *, keep: Practitioner, remove: Practitioner, user: User | None = None
+) -> Practitioner:
+    """Fold ``remove`` into ``keep``: its clinics (unless ``keep`` has the same address), its
+    certification records (the more complete record wins), its reports, and any field ``keep``
+    left blank. ``remove`` is then deleted; both changes stay in the history."""
+    if keep.pk == remove.pk:
+        raise ValueError("Choose two different listings to merge.")
+    keep = Practitioner.objects.select_for_update().get(pk=keep.pk)
+    remove = Practitioner.objects.select_for_update().get(pk=remove.pk)
+
+    kept_addresses = {
+        (location.address_line1.strip().lower(), location.postal_code)
+        for location in keep.locations.all()
+    }
+    for location in remove.locations.all():
+        address = (location.address_line1.strip().lower(), location.postal_code)
+        if address in kept_addresses:
+            continue
+        kept_addresses.add(address)
+        location.practitioner = keep
+        _with_history_user(location, user, f"Moved from merged listing #{remove.pk}")
+        location.save()
+
+    kept_records = {record.certification_id: record for record in keep.certification_records.all()}
+    for record in remove.certification_records.all():
+        mine = kept_records.get(record.certification_id)
+        if mine is None:
+            record.practitioner = keep
+            _with_history_user(record, user, f"Moved from merged listing #{remove.pk}")
+            record.save()
+            continue
+        changed = False
+        for name in ("credential_number", "earned_on", "expires_on", "verification_source"):
+            if not getattr(mine, name) and getattr(record, name):
+                setattr(mine, name, getattr(record, name))
+                changed = True
+        if record.verified_on and (
+            mine.verified_on is None or record.verified_on > mine.verified_on
+        ):
+            mine.verified_on, mine.verified_by_id = record.verified_on, record.verified_by_id
+            mine.verification_source = record.verification_source or mine.verification_source
+            changed = True
+        if changed:
+            _with_history_user(mine, user, f"Completed from merged listing #{remove.pk}")
+            mine.save()
+
+    ListingReport.objects.filter(practitioner=remove).update(practitioner=keep)
+
+    filled = {
+        name: getattr(remove, name)
+        for name in MERGE_FILL_FIELDS
+        if not getattr(keep, name) and getattr(remove, name)
+    }
+    removed_label = f"#{remove.pk} {remove.name}"
+    _with_history_user(remove, user, f"Merged into #{keep.pk}")
+    remove.delete()  # first, so the unique NPI / external id can move to ``keep``
+    for name, value in filled.items():
+        setattr(keep, name, value)
+    _with_history_user(keep, user, f"Merged duplicate {removed_label}"[:100])
+    keep.save()
+    return keep
