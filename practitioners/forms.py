@@ -112,12 +112,10 @@ class ClinicForm(forms.Form):
         return state
 
     def clean_postal_code(self) -> str:
-        try:
-            return geo.normalise_zip(self.cleaned_data["postal_code"])
-        except geo.OriginError:
-            raise forms.ValidationError(
-                "Enter a 5-digit ZIP code (or ZIP+4), like 38117."
-            ) from None
+        zip5 = geo.normalise_zip(self.cleaned_data["postal_code"])
+        if zip5 is None:
+            raise forms.ValidationError("Enter a 5-digit ZIP code (or ZIP+4), like 38117.")
+        return zip5
 
 
 class CertificationClaimForm(forms.Form):

@@ -62,18 +62,6 @@ GEOCODE_FIELDS = [
     "updated_at",
 ]
 
-# Generous (south, north, west, east) boxes around the US states and territories. The ZIP
-# distance check does the fine work; these only catch answers on the wrong continent.
-US_BOXES = (
-    (24.0, 49.6, -125.1, -66.8),  # contiguous states, Florida Keys to Lake of the Woods
-    (51.0, 71.7, -180.0, -129.5),  # Alaska
-    (51.0, 53.2, 172.0, 180.0),  # the Aleutians west of the antimeridian
-    (18.5, 28.6, -178.5, -154.5),  # Hawaii, with the Northwestern islands
-    (17.5, 18.7, -68.0, -64.4),  # Puerto Rico and the US Virgin Islands
-    (13.1, 20.7, 144.5, 146.2),  # Guam and the Northern Mariana Islands
-    (-14.7, -10.9, -171.2, -168.0),  # American Samoa
-)
-
 
 class Outcome(enum.StrEnum):
     OK = "ok"  # the address itself was found
@@ -168,13 +156,9 @@ def normalised_address(location: Location) -> str:
     )
 
 
-def inside_us(latitude: float, longitude: float) -> bool:
-    return any(s <= latitude <= n and w <= longitude <= e for s, n, w, e in US_BOXES)
-
-
 def implausibility(latitude: float, longitude: float, postal_code: str) -> str | None:
     """Why this answer cannot be the address in ``postal_code``, or None when it is plausible."""
-    if not inside_us(latitude, longitude):
+    if not geo.inside_us(latitude, longitude):
         return f"the answer ({latitude:.4f}, {longitude:.4f}) is outside the United States"
     centroid = geo.zip_centroid(postal_code)
     limit = settings.GEOCODER_MAX_ZIP_DISTANCE_MI
@@ -487,11 +471,8 @@ def set_manual_position(*, location: Location, latitude: float, longitude: float
     latitude, longitude = float(latitude), float(longitude)
     if not (math.isfinite(latitude) and math.isfinite(longitude)):
         raise ValidationError("Latitude and longitude must be numbers.")
-    if not inside_us(latitude, longitude):
-        raise ValidationError(
-            f"{latitude:g}, {longitude:g} is outside the United States. "
-            "Are latitude and longitude the right way round?"
-        )
+    if not geo.inside_us(latitude, longitude):
+        raise ValidationError(geo.outside_us_message(latitude, longitude))
     location.latitude, location.longitude = latitude, longitude
     location.precision = Location.Precision.MANUAL
     location.geocode_status = Location.GeocodeStatus.MANUAL

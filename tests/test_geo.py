@@ -107,3 +107,37 @@ def test_bounding_box_wraps_across_the_antimeridian_in_the_aleutians():
     box = geo.bounding_box(geo.Origin(51.88, -176.65, label="Adak"), 250)
     assert box.crosses_antimeridian
     assert box.min_longitude > 170 and box.max_longitude < -170
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("38117", "38117"),
+        (" 38117-1234 ", "38117"),
+        ("381171234", "38117"),
+        ("02134", "02134"),
+        ("3811", None),
+        ("38117-12", None),
+        ("ABCDE", None),
+        ("３８１１７", None),
+        ("", None),
+    ],
+)
+def test_one_zip_rule_keeps_leading_zeros_and_refuses_what_is_not_a_zip(typed, expected):
+    assert geo.normalise_zip(typed) == expected
+
+
+@pytest.mark.parametrize(
+    ("latitude", "longitude", "inside"),
+    [
+        (35.11, -89.90, True),  # Memphis
+        (61.22, -149.90, True),  # Anchorage
+        (52.0, 175.0, True),  # the Aleutians west of the antimeridian
+        (21.31, -157.86, True),  # Honolulu
+        (18.47, -66.11, True),  # San Juan
+        (-89.90, 35.11, False),  # Memphis typed the wrong way round
+        (51.51, -0.13, False),  # London
+    ],
+)
+def test_the_one_inside_the_us_check_knows_the_states_and_territories(latitude, longitude, inside):
+    assert geo.inside_us(latitude, longitude) is inside

@@ -5,13 +5,13 @@ from __future__ import annotations
 from django import forms
 from django.db import models
 
-from .. import geocoding
 from ..forms import HttpURLField
 from ..models import (
     ListingReport,
     Location,
     Practitioner,
 )
+from ..search import geo
 from .common import ADDRESS_FIELDS
 
 
@@ -74,11 +74,8 @@ class LocationAdminForm(forms.ModelForm):
         typed = {"latitude", "longitude"} & set(self.changed_data)
         if typed and (latitude is None) != (longitude is None):
             raise forms.ValidationError("Give both latitude and longitude, or neither.")
-        if typed and latitude is not None and not geocoding.inside_us(latitude, longitude):
-            raise forms.ValidationError(
-                f"{latitude:g}, {longitude:g} is outside the United States. "
-                "Are latitude and longitude the right way round?"
-            )
+        if typed and latitude is not None and not geo.inside_us(latitude, longitude):
+            raise forms.ValidationError(geo.outside_us_message(latitude, longitude))
         return cleaned
 
 

@@ -246,10 +246,11 @@ class RowParser:
             problems.append(f"state must be a two-letter code, not {get['state']!r}")
         postal_code = get.get("postal_code", "")
         if postal_code:
-            try:
-                postal_code = geo.normalise_zip(postal_code)
-            except geo.OriginError:
+            zip5 = geo.normalise_zip(postal_code)
+            if zip5 is None:
                 problems.append(f"postal_code must be 5 digits (or ZIP+4), not {postal_code!r}")
+            else:
+                postal_code = zip5
         status = get.get("status", "").lower() or Practitioner.Status.DRAFT
         if status not in self.statuses:
             problems.append(f"status must be one of {', '.join(sorted(self.statuses))}")

@@ -214,14 +214,6 @@ def parse_date(text: str) -> dt.date | None:
         return None
 
 
-def normalise_zip(text: str) -> str | None:
-    """'381171234' or '38117' -> '38117' (text, so leading zeros stay); None if not a US ZIP."""
-    digits = text.strip().replace("-", "")
-    if len(digits) in (5, 9) and digits.isascii() and digits.isdigit():
-        return digits[:5]
-    return None
-
-
 def format_phone(text: str) -> str:
     digits = re.sub(r"\D", "", text)
     if len(digits) == 11 and digits.startswith("1"):
@@ -463,7 +455,7 @@ class RowReader:
         state = get("state").upper()
         if self.states is not None and state not in self.states:
             return Skip.OUTSIDE_STATES
-        postal_code = normalise_zip(get("postal_code"))
+        postal_code = geo.normalise_zip(get("postal_code"))
         if postal_code is None:
             return Skip.BAD_ZIP
         name = display_name(
@@ -874,7 +866,7 @@ def read_secondary_locations(
             position = columns.get(name)
             return values[position].strip() if position is not None else ""
 
-        postal_code = normalise_zip(get("postal_code"))
+        postal_code = geo.normalise_zip(get("postal_code"))
         state = get("state").upper()
         if (
             postal_code is None

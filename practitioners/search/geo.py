@@ -225,12 +225,38 @@ def _normalise_city(name: str) -> str:
     return re.sub(r"^saint ", "st ", re.sub(r"^st\.? ", "st ", name))
 
 
-def normalise_zip(text: str) -> str:
-    """'38117-1234' -> '38117'; raises OriginError for anything that is not a US ZIP format."""
+def normalise_zip(text: str) -> str | None:
+    """'38117', '38117-1234' or '381171234' -> '38117' (text, so leading zeros stay); None for
+    anything that is not a US ZIP format. Every reader of ZIP codes (search, forms, imports)
+    uses this one rule and words its own message."""
     match = ZIP_PATTERN.match(text.strip())
-    if not match:
-        raise OriginError("Enter a 5-digit ZIP code, like 38117 (ZIP+4 such as 38117-1234 works).")
-    return match.group(1)
+    return match.group(1) if match else None
+
+
+# Generous (south, north, west, east) boxes around the US states and territories. The ZIP
+# distance check of the geocoder does the fine work; these only catch points on the wrong
+# continent or coordinates typed the wrong way round.
+US_BOXES = (
+    (24.0, 49.6, -125.1, -66.8),  # contiguous states, Florida Keys to Lake of the Woods
+    (51.0, 71.7, -180.0, -129.5),  # Alaska
+    (51.0, 53.2, 172.0, 180.0),  # the Aleutians west of the antimeridian
+    (18.5, 28.6, -178.5, -154.5),  # Hawaii, with the Northwestern islands
+    (17.5, 18.7, -68.0, -64.4),  # Puerto Rico and the US Virgin Islands
+    (13.1, 20.7, 144.5, 146.2),  # Guam and the Northern Mariana Islands
+    (-14.7, -10.9, -171.2, -168.0),  # American Samoa
+)
+
+
+def inside_us(latitude: float, longitude: float) -> bool:
+    """Whether a point lies in or near the US, its states and territories."""
+    return any(s <= latitude <= n and w <= longitude <= e for s, n, w, e in US_BOXES)
+
+
+def outside_us_message(latitude: float, longitude: float) -> str:
+    return (
+        f"{latitude:g}, {longitude:g} is outside the United States. "
+        "Are latitude and longitude the right way round?"
+    )
 
 
 def zip_centroid(zip_code: str) -> ZipCentroid | None:
@@ -239,6 +265,8 @@ def zip_centroid(zip_code: str) -> ZipCentroid | None:
 
 def origin_from_zip(text: str) -> Origin:
     zip5 = normalise_zip(text)
+    if zip5 is None:
+        raise OriginError("Enter a 5-digit ZIP code, like 38117 (ZIP+4 such as 38117-1234 works).")
     centroid = zip_centroid(zip5)
     if centroid is None:
         raise OriginError(f"ZIP code {zip5} was not found. Check the number and try again.")
