@@ -5,11 +5,13 @@ from the environment through the small typed helpers below; with nothing set, th
 SQLite with the offline ZIP-centroid geocoder, which is what `make run` and the tests want.
 """
 
+import datetime
 import os
 import sys
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -68,8 +70,13 @@ if not SECRET_KEY or (SECRET_KEY == _DEV_SECRET_KEY and not (DEBUG or TESTING)):
         "or DEBUG=true for local development."
     )
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+if TESTING and "testserver" not in ALLOWED_HOSTS:
+    # Django's test client's host; never accepted by a production process.
+    ALLOWED_HOSTS.append("testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# The Django admin's path, without slashes (a path that is not /admin/ draws fewer robots).
+ADMIN_URL = env_str("ADMIN_URL", "admin").strip("/") or "admin"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -84,18 +91,31 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "simple_history",
     "import_export",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "practitioners",
 ]
 
 MIDDLEWARE = [
+    # First, so every response (errors included) carries the request id and is logged once.
+    "practitioners.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "practitioners.middleware.StaticFilesMiddleware",
+    "practitioners.middleware.ContentSecurityPolicyMiddleware",
+    "practitioners.middleware.PermissionsPolicyMiddleware",
+    "practitioners.middleware.DatabaseUnavailableMiddleware",
+    "practitioners.routers.ReplicaReadsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "directory.urls"
@@ -117,12 +137,36 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 60)
+# Seconds a new PostgreSQL connection may take before the page answers 503 instead of hanging.
+DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 3)
+
+
+def _database(url: str) -> dict:
+    database = dj_database_url.parse(
+        url, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=DB_CONN_MAX_AGE > 0
     )
-}
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        # Every query here is short. PostgreSQL's JIT, triggered by a pessimistic cost estimate,
+        # spent 30-540 ms compiling a 3 ms search query, and a parallel plan costs more to start
+        # than the search takes on a small machine (see bench/search_bench.py).
+        options = database.setdefault("OPTIONS", {})
+        options.setdefault("options", "-c jit=off -c max_parallel_workers_per_gather=0")
+        options.setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
+    return database
+
+
+DATABASES = {"default": _database(env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
+# Streaming replicas (PostgreSQL's own replication) for the public pages' reads; see
+# practitioners/routers.py for which requests read there. Under the tests each replica is a
+# mirror of the test database, so the suite runs its reads through the same routing.
+DATABASE_REPLICA_URLS = env_list("DATABASE_REPLICA_URLS")
+for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
+    DATABASES[f"replica{_number}"] = _database(_url)
+    if TESTING:
+        DATABASES[f"replica{_number}"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["practitioners.routers.PrimaryReplicaRouter"]
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dev server read while an import writes; the pragmas are cheap and safe. A
     # 256 MB page cache (filled only as pages are read) keeps a million clinics' indexes in
@@ -131,22 +175,39 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-262144;"
     )
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Every query here is short. PostgreSQL's JIT, triggered by a pessimistic cost estimate,
-    # spent 30-540 ms compiling a 3 ms search query, and a parallel plan costs more to start
-    # than the search takes on a small machine (see bench/search_bench.py).
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "options", "-c jit=off -c max_parallel_workers_per_gather=0"
-    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {
-    "default": {
-        "BACKEND": env_str("CACHE_BACKEND", "django.core.cache.backends.locmem.LocMemCache"),
-        "LOCATION": env_str("CACHE_LOCATION", "practitioner-locator"),
+# Shared state between the server's processes (the public forms' rate limit counts here).
+# REDIS_URL selects Django's own Redis backend; short socket timeouts keep a Redis outage from
+# holding a request (the forms then accept and log, see practitioners/ratelimit.py).
+REDIS_URL = env_str("REDIS_URL")
+CACHE_TIMEOUT_SECONDS = env_float("CACHE_TIMEOUT_SECONDS", 0.5)
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "pl"),
+            "OPTIONS": {
+                "socket_connect_timeout": CACHE_TIMEOUT_SECONDS,
+                "socket_timeout": CACHE_TIMEOUT_SECONDS,
+            },
+        }
     }
-}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": env_str("CACHE_BACKEND", "django.core.cache.backends.locmem.LocMemCache"),
+            "LOCATION": env_str("CACHE_LOCATION", "practitioner-locator"),
+        }
+    }
+
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses a locked-out username + address before any password check.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -165,7 +226,21 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# Production serves collectstatic's compressed, content-hashed copies through whitenoise (hashed
+# names are cached for a year, see practitioners/middleware.py). Development and the tests read
+# the source files, which need no collectstatic.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG or TESTING
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# Development and the tests serve the source files as they change, without collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+WHITENOISE_AUTOREFRESH = DEBUG or TESTING
 
 REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -219,13 +294,93 @@ MAP_TILE_ATTRIBUTION = env_str(
     '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
 )
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+# --- Production security (every switch from the environment; see deploy/env.example) -------
+SECURE_COOKIES = env_bool("SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+SESSION_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# "HTTP_X_FORWARDED_PROTO,https": the header the proxy in front sets on HTTPS requests. Only set it
+# when such a proxy exists and overwrites the header, or a client could claim HTTPS.
+_proxy_ssl_header = env_list("SECURE_PROXY_SSL_HEADER")
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured(
+        "SECURE_PROXY_SSL_HEADER must be HEADER,value, e.g. HTTP_X_FORWARDED_PROTO,https"
+    )
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if _proxy_ssl_header else None
+# How many proxies stand in front of the server: 0 uses the connection's address; N reads the
+# Nth address from the right of X-Forwarded-For (what the N proxies appended, never the client).
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
 
+# Content Security Policy (django-csp 4). No inline script or style anywhere: the one inline
+# script element, the profile's JSON-LD data block, carries the per-response nonce. The map's
+# tile host (from MAP_TILE_URL) is added to img-src per response by the middleware.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF, csp.NONCE],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    }
+}
+# Features the pages may use: "Use my location" needs geolocation, for this site only.
+PERMISSIONS_POLICY = env_str(
+    "PERMISSIONS_POLICY",
+    "geolocation=(self), camera=(), microphone=(), payment=(), usb=(), interest-cohort=()",
+)
+
+# Admin sign-in throttling (django-axes): AXES_FAILURE_LIMIT wrong passwords for one username
+# from one address lock that pair for AXES_COOLOFF_MINUTES; `manage.py axes_reset` clears locks.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 30)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "practitioners.ratelimit.client_ip"
+AXES_LOCKOUT_TEMPLATE = "axes_locked.html"
+AXES_VERBOSE = False
+# Staff must add a TOTP code (django-otp) to their password when this is on; see docs/deploy.md
+# for enrolment (`manage.py enrol_totp USERNAME`).
+ADMIN_REQUIRE_OTP = env_bool("ADMIN_REQUIRE_OTP", False)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Practitioner Locator")
+
+# /readyz runs these (dotted paths to functions that raise when their dependency is down).
+READINESS_CHECKS = [
+    "practitioners.health.check_database",
+    "practitioners.health.check_cache",
+]
+# Seconds a client is told to wait (Retry-After) while the database is unreachable.
+UNAVAILABLE_RETRY_AFTER_SECONDS = env_int("UNAVAILABLE_RETRY_AFTER_SECONDS", 5)
+
+# One JSON line per request and per log record, with the request's id (directory/logging.py).
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
+    "filters": {"request_id": {"()": "directory.logging.RequestIdFilter"}},
+    "formatters": {"json": {"()": "directory.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        # Our own records (the request lines among them) at LOG_LEVEL; libraries stay at WARNING.
+        "practitioners": {"level": LOG_LEVEL},
+        "django.request": {"level": "ERROR"},
+        # Django logs every 4xx/5xx response itself; the request line already says it.
+        "django.server": {"level": "ERROR"},
+    },
 }

@@ -42,5 +42,7 @@ class PractitionersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the production system checks)
+
         pre_migrate.connect(_drop_sqlite_triggers, sender=self)
         post_migrate.connect(_install_triggers, sender=self)

@@ -1,15 +1,22 @@
-"""A per-IP limit on POSTs to the public forms, counted in Django's configured cache.
+"""A per-address limit on POSTs to the public forms, counted in Django's configured cache.
 
 Every POST counts, valid or not, so a bot cannot probe the form for free. The count lives in the
-cache (``CACHES["default"]``): with a shared cache (Redis, Memcached, the database cache) every
-worker sees the same count; the local-memory default is per process, fine for one process.
-The client address is ``REMOTE_ADDR``; behind a proxy, have the proxy set it (never trust a
-header the client can write).
+cache (``CACHES["default"]``): with Redis (``REDIS_URL``) every worker process sees the same count;
+the local-memory default is per process (a system check warns about it in production).
+
+The client's address is the connection's, unless ``TRUSTED_PROXY_HOPS`` says how many proxies
+stand in front: then it is the address the outermost of them appended to X-Forwarded-For
+(counted from the right, so nothing a client writes into the header is believed).
+
+When the cache cannot be reached, the form is accepted and a warning logged: a real person's
+submission is not lost to our outage, and what slips through unthrottled still lands in the
+staff review queue (submissions are pending, reports are only reports) behind the honeypot.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
@@ -18,10 +25,25 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 SCOPE = "public-forms"
+logger = logging.getLogger("practitioners.ratelimit")
 
 
 def client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+    """The visitor's address, as far as the trusted proxies in front of us say."""
+    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    hops = settings.TRUSTED_PROXY_HOPS
+    if hops <= 0:
+        return remote
+    forwarded = [
+        part.strip()
+        for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        if part.strip()
+    ]
+    if not forwarded:
+        return remote
+    # With N proxies the last N entries were written by them; the Nth from the right is the
+    # address the outermost proxy saw. Fewer entries: the furthest one recorded.
+    return forwarded[-hops] if len(forwarded) >= hops else forwarded[0]
 
 
 def _key(scope: str, ip: str) -> str:
@@ -29,7 +51,7 @@ def _key(scope: str, ip: str) -> str:
 
 
 def count_post(request: HttpRequest, *, scope: str = SCOPE) -> int:
-    """Count this request against its IP and return the count in the current window."""
+    """Count this request against its address and return the count in the current window."""
     key = _key(scope, client_ip(request))
     window = settings.PUBLIC_FORM_RATE_WINDOW_SECONDS
     # add() only sets the key when absent, so the window starts at the first POST and is
@@ -44,15 +66,25 @@ def count_post(request: HttpRequest, *, scope: str = SCOPE) -> int:
 
 
 def rate_limited(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Answer 429 with a readable page once an IP has POSTed more than the limit."""
+    """Answer 429 with a readable page once an address has POSTed more than the limit."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.method == "POST" and count_post(request) > settings.PUBLIC_FORM_RATE_LIMIT:
-            minutes = max(1, settings.PUBLIC_FORM_RATE_WINDOW_SECONDS // 60)
-            response = render(request, "429.html", {"minutes": minutes}, status=429)
-            response["Retry-After"] = str(settings.PUBLIC_FORM_RATE_WINDOW_SECONDS)
-            return response
+        if request.method == "POST":
+            try:
+                count = count_post(request)
+            except Exception as error:  # the cache is down: accept, and say so in the log
+                logger.warning(
+                    "rate limit not applied to %s: the cache is unavailable (%s)",
+                    request.path,
+                    type(error).__name__,
+                )
+                count = 0
+            if count > settings.PUBLIC_FORM_RATE_LIMIT:
+                minutes = max(1, settings.PUBLIC_FORM_RATE_WINDOW_SECONDS // 60)
+                response = render(request, "429.html", {"minutes": minutes}, status=429)
+                response["Retry-After"] = str(settings.PUBLIC_FORM_RATE_WINDOW_SECONDS)
+                return response
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -54,17 +53,6 @@ def profile(request: HttpRequest, slug: str) -> HttpResponse:
         "practitioners/profile.html",
         {"practitioner": practitioner, "locations": locations},
     )
-
-
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except Exception as error:  # any database failure means "not healthy", never a 500 page
-        return JsonResponse({"status": "error", "detail": str(error)[:200]}, status=503)
-    return JsonResponse({"status": "ok"})
 
 
 # --- Public curation forms: "List your practice" and "Report a problem" ---------------------

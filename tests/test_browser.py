@@ -33,6 +33,15 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
 TILE_URL = "http://tiles.example.invalid/{z}/{x}/{y}.png"
 TILE_ATTRIBUTION = "Tiles by the test tile server"
+CSP_PREFIX = "CSP violation:"
+CSP_LISTENER = (
+    "window.__cspViolations = [];"
+    "document.addEventListener('securitypolicyviolation', (e) => {"
+    f"  const text = '{CSP_PREFIX} ' + e.violatedDirective"
+    "    + ' blocked ' + (e.blockedURI || 'inline') + ' at ' + e.documentURI + ':' + e.lineNumber;"
+    "  window.__cspViolations.push(text); console.error(text);"
+    "});"
+)
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 
 pytestmark = [
@@ -125,17 +134,33 @@ def open_page(browser: Browser, live_server, map_settings) -> Iterator[Callable[
                 route.abort("internetdisconnected")
 
         context.route("**/*", offline)
+        # Every Content-Security-Policy violation on every page is recorded, from the event
+        # the page sees and from the console, and fails the test after it ran.
+        context.add_init_script(CSP_LISTENER)
         page = context.new_page()
         page.refused = refused
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
+        # The listener also writes to the console, so a violation on a page left by a
+        # navigation is not lost with that page's window.
+        page.on(
+            "console",
+            lambda message: message.text.startswith(CSP_PREFIX) and violations.add(message.text),
+        )
         page.script_errors = errors
+        pages.append(page)
         page.goto(path)
         return page
 
+    violations: set[str] = set()
+    pages: list[Page] = []
     yield open_
+    for page in pages:
+        if not page.is_closed():
+            violations.update(page.evaluate("window.__cspViolations || []"))
     for context in contexts:
         context.close()
+    assert not violations, "Content Security Policy violations:\n" + "\n".join(sorted(violations))
 
 
 @pytest.fixture

@@ -59,7 +59,11 @@ def practitioner_json_ld(
         ],
     }
     payload = json.dumps(_drop_empty(data), ensure_ascii=False).translate(_JSON_SCRIPT_ESCAPES)
-    return mark_safe(f'<script type="application/ld+json">{payload}</script>')
+    # A data block, not a script; it carries the response's CSP nonce so the policy names it.
+    # (str() forces django-csp's lazy nonce; until then the object is falsy.)
+    nonce = str(request.csp_nonce) if hasattr(request, "csp_nonce") else ""
+    nonce_attr = f' nonce="{nonce}"' if nonce else ""
+    return mark_safe(f'<script type="application/ld+json"{nonce_attr}>{payload}</script>')
 
 
 def _drop_empty(value):
