@@ -176,6 +176,22 @@ def test_verification_queue_holds_stale_unverified_and_soon_expiring_certificati
     assert other.pk not in queue.values_list("pk", flat=True)
 
 
+def test_the_verification_windows_follow_the_settings(settings):
+    listing = practitioner_at(35.11, -89.90, certifications=["art"])
+    record = listing.certification_records.get()
+    record.verified_on = TODAY - dt.timedelta(days=100)
+    record.expires_on = TODAY + dt.timedelta(days=20)
+    record.save()
+    records = PractitionerCertification.objects.all()
+    assert (records.stale(TODAY).count(), records.expiring(TODAY).count()) == (0, 1)
+    assert not record.verification_is_stale(TODAY)
+    settings.VERIFICATION_MAX_AGE_DAYS = 90
+    settings.CERTIFICATION_EXPIRY_WARNING_DAYS = 10
+    assert (records.stale(TODAY).count(), records.expiring(TODAY).count()) == (1, 0)
+    assert record.verification_is_stale(TODAY)
+    assert list(records.due(TODAY)) == [record]
+
+
 def test_dashboard_counts_the_work_queue():
     practitioner_at(35.11, -89.90, certifications=["art"])  # never verified
     PractitionerFactory(status=Practitioner.Status.PENDING)

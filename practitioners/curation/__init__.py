@@ -13,8 +13,6 @@ from .duplicates import (
     possible_duplicates_of,
 )
 from .services import (
-    EXPIRY_WARNING_DAYS,
-    VERIFICATION_MAX_AGE_DAYS,
     CertificationClaim,
     ClinicSubmission,
     CurationCounts,
@@ -32,13 +30,10 @@ from .services import (
     strip_control_characters,
     submit_listing,
     suspend,
-    verification_due,
     verify_certifications,
 )
 
 __all__ = [
-    "EXPIRY_WARNING_DAYS",
-    "VERIFICATION_MAX_AGE_DAYS",
     "CertificationClaim",
     "ClinicSubmission",
     "CurationCounts",
@@ -62,6 +57,5 @@ __all__ = [
     "strip_control_characters",
     "submit_listing",
     "suspend",
-    "verification_due",
     "verify_certifications",
 ]

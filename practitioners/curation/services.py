@@ -11,10 +11,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -29,10 +28,6 @@ from ..models import (
     first_free_slug,
     listing_slug_base,
 )
-
-# A certificate checked more than a year ago, or one about to lapse, goes back to staff.
-VERIFICATION_MAX_AGE_DAYS = getattr(settings, "VERIFICATION_MAX_AGE_DAYS", 365)
-EXPIRY_WARNING_DAYS = getattr(settings, "CERTIFICATION_EXPIRY_WARNING_DAYS", 60)
 
 User = AbstractBaseUser
 
@@ -146,25 +141,11 @@ def suspend(*, practitioners: QuerySet[Practitioner], reason: str, user: User | 
 # --- Verification -----------------------------------------------------------------------------
 
 
-def verification_due(on: dt.date | None = None) -> Q:
-    """Certification records staff must look at: never verified, verified more than a year ago,
-    or expiring within the warning window."""
-    on = on or timezone.localdate()
-    return (
-        Q(verified_on__isnull=True)
-        | Q(verified_on__lt=on - dt.timedelta(days=VERIFICATION_MAX_AGE_DAYS))
-        | Q(expires_on__range=(on, on + dt.timedelta(days=EXPIRY_WARNING_DAYS)))
-    )
-
-
 def needing_verification(
     practitioners: QuerySet[Practitioner], on: dt.date | None = None
 ) -> QuerySet[Practitioner]:
     """The staff work queue: listings holding at least one certification record that is due."""
-    due = PractitionerCertification.objects.filter(
-        verification_due(on), practitioner_id=OuterRef("pk")
-    )
-    return practitioners.filter(Exists(due))
+    return practitioners.with_certificates(PractitionerCertification.objects.due(on))
 
 
 @transaction.atomic
