@@ -25,6 +25,7 @@ from practitioners.models import (
     TaxonomyMapping,
 )
 from practitioners.search import geo
+from tests import browsing
 from tests.factories import LocationFactory, PractitionerFactory, practitioner_at, profession
 
 pytestmark = pytest.mark.django_db
@@ -482,6 +483,24 @@ def test_open_reports_are_listed_and_resolved_with_a_note(staff_client, staff, l
     assert "Resolved 1 report(s)." in messages_of(response)
     report.refresh_from_db()
     assert (report.resolved_by, report.resolution_note) == (staff, "Listing suspended")
+
+
+def test_a_report_resolved_on_its_own_page_closes_and_leaves_the_work_queue(
+    staff_client, staff, listings
+):
+    report = ListingReport.objects.get()
+    assert curation.curation_counts().open_reports == 1
+    page = staff_client.get(f"/admin/practitioners/listingreport/{report.pk}/change/")
+    filled = browsing.form(page, "#listingreport_form")
+    filled.set("resolution_note", "Address corrected").set("resolve", "on")
+    response = browsing.submit(staff_client, filled, button="Save")
+    assert response.status_code == 302
+    report.refresh_from_db()
+    assert report.resolved_at is not None
+    assert (report.resolved_by, report.resolution_note) == (staff, "Address corrected")
+    assert curation.curation_counts().open_reports == 0
+    resolved_page = staff_client.get(f"/admin/practitioners/listingreport/{report.pk}/change/")
+    assert "Resolve now" not in resolved_page.content.decode()
 
 
 def test_taxonomy_mappings_are_editable_in_the_list(staff_client):
