@@ -503,6 +503,28 @@ def test_a_report_resolved_on_its_own_page_closes_and_leaves_the_work_queue(
     assert "Resolve now" not in resolved_page.content.decode()
 
 
+def test_view_on_site_previews_a_pending_listing_for_staff_only(staff_client, client):
+    listing = practitioner_at(35.11, -89.90, name="Pending Preview", status="pending")
+    change_page = staff_client.get(f"{CHANGELIST}{listing.pk}/change/")
+    view_on_site = browsing.link(change_page, text="View on site")
+    preview = staff_client.get(browsing.local_path(view_on_site), follow=True)
+    assert preview.status_code == 200
+    assert browsing.local_path(preview.redirect_chain[-1][0]) == listing.get_absolute_url()
+    banner = browsing.text_of(preview, ".preview-banner")
+    assert "not public" in banner and "pending review" in banner
+    assert "Pending Preview" in browsing.text_of(preview, "h1")
+    assert preview["X-Robots-Tag"] == "noindex"
+    client.logout()
+    assert client.get(listing.get_absolute_url()).status_code == 404
+
+
+def test_a_published_listing_shows_no_preview_banner_to_staff(staff_client):
+    listing = practitioner_at(35.11, -89.90, name="Public Listing")
+    page = staff_client.get(listing.get_absolute_url())
+    assert page.status_code == 200
+    assert browsing.text_of(page, ".preview-banner") == ""
+
+
 def test_taxonomy_mappings_are_editable_in_the_list(staff_client):
     mapping = TaxonomyMapping.objects.order_by("pk").first()
     response = staff_client.get("/admin/practitioners/taxonomymapping/")
