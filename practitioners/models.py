@@ -716,6 +716,7 @@ class GeocodeCacheEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "geocode cache entries"
         constraints = [
             models.UniqueConstraint(
                 fields=["provider", "address_key"], name="one_answer_per_address"
@@ -771,3 +772,32 @@ class DuplicateDismissal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.first_id} ≠ {self.second_id}"
+
+
+class ListingMerge(models.Model):
+    """Staff merged one listing into another. ``snapshot`` holds everything the merge changed or
+    removed (the removed listing, its clinics and certificates, what moved and what was filled
+    in), so staff can undo it from the kept listing's history."""
+
+    kept = models.ForeignKey(Practitioner, on_delete=models.CASCADE, related_name="merges")
+    removed_id = models.BigIntegerField(help_text="The id the removed listing had (and gets back).")
+    removed_name = models.CharField(max_length=Practitioner._meta.get_field("name").max_length)
+    snapshot = models.JSONField()
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    merged_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-merged_at"]
+
+    def __str__(self) -> str:
+        return f"#{self.removed_id} {self.removed_name} merged into #{self.kept_id}"
+
+    @property
+    def is_undone(self) -> bool:
+        return self.undone_at is not None

@@ -8,10 +8,10 @@ from .duplicates import (
     DuplicatePair,
     dismiss_duplicate,
     find_possible_duplicates,
-    merge_practitioners,
     phone_key,
     possible_duplicates_of,
 )
+from .merging import MergePlan, MergeRefused, merge_practitioners, plan_merge, undo_merge
 from .services import (
     CertificationClaim,
     ClinicSubmission,
@@ -39,6 +39,8 @@ __all__ = [
     "CurationCounts",
     "DuplicatePair",
     "ListingSubmission",
+    "MergePlan",
+    "MergeRefused",
     "PublishOutcome",
     "PublishRefused",
     "curation_counts",
@@ -47,6 +49,7 @@ __all__ = [
     "merge_practitioners",
     "needing_verification",
     "phone_key",
+    "plan_merge",
     "possible_duplicates_of",
     "publish",
     "publish_one",
@@ -57,5 +60,6 @@ __all__ = [
     "strip_control_characters",
     "submit_listing",
     "suspend",
+    "undo_merge",
     "verify_certifications",
 ]

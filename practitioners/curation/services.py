@@ -30,6 +30,8 @@ from ..models import (
 )
 
 User = AbstractBaseUser
+# The reason recorded on what the public forms create (the timeline shows it as the author).
+PUBLIC_FORM = "Public form"
 
 
 # --- Publishing -------------------------------------------------------------------------------
@@ -237,7 +239,7 @@ def submit_listing(*, submission: ListingSubmission) -> Practitioner:
             # The NPI is unique; keep the submission and let staff merge it with the listing.
             note = f"Submitted with NPI {npi}, which another listing already has"
             npi = ""
-        practitioner = Practitioner.objects.create(
+        practitioner = Practitioner(
             name=submission.name,
             credentials=submission.credentials,
             profession=submission.profession,
@@ -253,6 +255,9 @@ def submit_listing(*, submission: ListingSubmission) -> Practitioner:
             source=Practitioner.Source.SUBMISSION,
             slug=_unique_slug(submission.name, submission.clinics[0].city),
         )
+        # The timeline names the public form as the author of everything it created.
+        _with_history_user(practitioner, None, PUBLIC_FORM)
+        practitioner.save()
         locations = []
         for clinic in submission.clinics:
             location = Location(
@@ -267,15 +272,18 @@ def submit_listing(*, submission: ListingSubmission) -> Practitioner:
                 source=Location.Source.SUBMISSION,
             )
             geocoding.place_at_zip_centroid(location)
+            _with_history_user(location, None, PUBLIC_FORM)
             location.save()
             locations.append(location)
         for claim in {c.certification.pk: c for c in submission.certifications}.values():
-            PractitionerCertification.objects.create(
+            record = PractitionerCertification(
                 practitioner=practitioner,
                 certification=claim.certification,
                 credential_number=claim.credential_number,
                 earned_on=claim.earned_on,
             )
+            _with_history_user(record, None, PUBLIC_FORM)
+            record.save()
     for location in locations:
         # After the commit: a slow or failing geocoder never loses the submission.
         geocoding.geocode_location(location=location, force=False)
