@@ -265,6 +265,11 @@ SEARCH_MAX_RADIUS_MI = 500
 # "more than N" instead of an exact number.
 SEARCH_COUNT_CAP = env_int("SEARCH_COUNT_CAP", 1000)
 
+# Curation: a certificate verified longer ago than this, or expiring within the warning window,
+# goes back to the staff work queue; the public sees "verified over a year ago".
+VERIFICATION_MAX_AGE_DAYS = env_int("VERIFICATION_MAX_AGE_DAYS", 365)
+CERTIFICATION_EXPIRY_WARNING_DAYS = env_int("CERTIFICATION_EXPIRY_WARNING_DAYS", 60)
+
 # Geocoding (see practitioners/geocoding.py and the README). "zip" (the offline ZIP centroid)
 # never leaves the machine: it is the default with DEBUG on (development, the demo) and always
 # under the tests, which point an online provider at their own loopback server when they need one.

@@ -219,6 +219,11 @@ class PractitionerQuerySet(models.QuerySet):
     def published(self) -> PractitionerQuerySet:
         return self.filter(status=Practitioner.Status.PUBLISHED)
 
+    def with_certificates(self, records: models.QuerySet) -> PractitionerQuerySet:
+        """Listings holding at least one of these certification records, e.g.
+        ``with_certificates(PractitionerCertification.objects.due())``: the work queue."""
+        return self.filter(Exists(records.filter(practitioner_id=OuterRef("pk"))))
+
     def holding(
         self,
         certifications: Sequence[Certification],
@@ -489,10 +494,45 @@ class Practitioner(models.Model):
         return self.status == self.Status.PUBLISHED
 
 
+def verification_stale_before(on: dt.date) -> dt.date:
+    """A verification older than this (``VERIFICATION_MAX_AGE_DAYS`` before ``on``) is stale."""
+    return on - dt.timedelta(days=settings.VERIFICATION_MAX_AGE_DAYS)
+
+
+def expiry_warning_until(on: dt.date) -> dt.date:
+    """A certificate expiring on or before this (``CERTIFICATION_EXPIRY_WARNING_DAYS`` after
+    ``on``) goes back to staff."""
+    return on + dt.timedelta(days=settings.CERTIFICATION_EXPIRY_WARNING_DAYS)
+
+
 class PractitionerCertificationQuerySet(models.QuerySet):
+    """The verification windows, in one place: the staff work queue, the admin filters and the
+    public "verified over a year ago" all ask these."""
+
     def current(self, on: dt.date | None = None) -> PractitionerCertificationQuerySet:
         on = on or timezone.localdate()
         return self.filter(Q(expires_on__isnull=True) | Q(expires_on__gte=on))
+
+    def never_verified(self) -> PractitionerCertificationQuerySet:
+        return self.filter(verified_on__isnull=True)
+
+    def stale(self, on: dt.date | None = None) -> PractitionerCertificationQuerySet:
+        """Verified, but longer ago than staff trust a check."""
+        return self.filter(verified_on__lt=verification_stale_before(on or timezone.localdate()))
+
+    def expiring(self, on: dt.date | None = None) -> PractitionerCertificationQuerySet:
+        """Still current, but lapsing within the warning window."""
+        on = on or timezone.localdate()
+        return self.filter(expires_on__range=(on, expiry_warning_until(on)))
+
+    def due(self, on: dt.date | None = None) -> PractitionerCertificationQuerySet:
+        """What staff must look at: never verified, stale, or expiring soon."""
+        on = on or timezone.localdate()
+        return self.filter(
+            Q(verified_on__isnull=True)
+            | Q(verified_on__lt=verification_stale_before(on))
+            | Q(expires_on__range=(on, expiry_warning_until(on)))
+        )
 
 
 class PractitionerCertification(models.Model):
@@ -533,6 +573,11 @@ class PractitionerCertification(models.Model):
 
     def is_current(self, on: dt.date | None = None) -> bool:
         return self.expires_on is None or self.expires_on >= (on or timezone.localdate())
+
+    def verification_is_stale(self, on: dt.date | None = None) -> bool:
+        """Verified longer ago than staff trust a check (the same window as ``stale()``)."""
+        on = on or timezone.localdate()
+        return self.verified_on is not None and self.verified_on < verification_stale_before(on)
 
 
 class LocationQuerySet(models.QuerySet):
@@ -671,6 +716,7 @@ class GeocodeCacheEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "geocode cache entries"
         constraints = [
             models.UniqueConstraint(
                 fields=["provider", "address_key"], name="one_answer_per_address"
@@ -726,3 +772,32 @@ class DuplicateDismissal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.first_id} ≠ {self.second_id}"
+
+
+class ListingMerge(models.Model):
+    """Staff merged one listing into another. ``snapshot`` holds everything the merge changed or
+    removed (the removed listing, its clinics and certificates, what moved and what was filled
+    in), so staff can undo it from the kept listing's history."""
+
+    kept = models.ForeignKey(Practitioner, on_delete=models.CASCADE, related_name="merges")
+    removed_id = models.BigIntegerField(help_text="The id the removed listing had (and gets back).")
+    removed_name = models.CharField(max_length=Practitioner._meta.get_field("name").max_length)
+    snapshot = models.JSONField()
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    merged_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-merged_at"]
+
+    def __str__(self) -> str:
+        return f"#{self.removed_id} {self.removed_name} merged into #{self.kept_id}"
+
+    @property
+    def is_undone(self) -> bool:
+        return self.undone_at is not None

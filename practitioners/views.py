@@ -46,13 +46,26 @@ def search(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def profile(request: HttpRequest, slug: str) -> HttpResponse:
-    practitioner = get_object_or_404(Practitioner.objects.published().for_listing(), slug=slug)
+    listings = Practitioner.objects.for_listing()
+    # Staff preview a listing before it is public ("View on site" in the admin); everyone
+    # else sees published listings only.
+    if not request.user.has_perm("practitioners.view_practitioner"):
+        listings = listings.published()
+    practitioner = get_object_or_404(listings, slug=slug)
     locations = list(Location.objects.filter(practitioner=practitioner).order_by("pk"))
-    return render(
+    response = render(
         request,
         "practitioners/profile.html",
-        {"practitioner": practitioner, "locations": locations},
+        {
+            "practitioner": practitioner,
+            "locations": locations,
+            "preview": not practitioner.is_public,
+        },
     )
+    if not practitioner.is_public:
+        response["Cache-Control"] = "private, no-store"
+        response["X-Robots-Tag"] = "noindex"
+    return response
 
 
 # --- Public curation forms: "List your practice" and "Report a problem" ---------------------

@@ -25,6 +25,7 @@ from practitioners.models import (
     TaxonomyMapping,
 )
 from practitioners.search import geo
+from tests import browsing
 from tests.factories import LocationFactory, PractitionerFactory, practitioner_at, profession
 
 pytestmark = pytest.mark.django_db
@@ -484,6 +485,46 @@ def test_open_reports_are_listed_and_resolved_with_a_note(staff_client, staff, l
     assert (report.resolved_by, report.resolution_note) == (staff, "Listing suspended")
 
 
+def test_a_report_resolved_on_its_own_page_closes_and_leaves_the_work_queue(
+    staff_client, staff, listings
+):
+    report = ListingReport.objects.get()
+    assert curation.curation_counts().open_reports == 1
+    page = staff_client.get(f"/admin/practitioners/listingreport/{report.pk}/change/")
+    filled = browsing.form(page, "#listingreport_form")
+    filled.set("resolution_note", "Address corrected").set("resolve", "on")
+    response = browsing.submit(staff_client, filled, button="Save")
+    assert response.status_code == 302
+    report.refresh_from_db()
+    assert report.resolved_at is not None
+    assert (report.resolved_by, report.resolution_note) == (staff, "Address corrected")
+    assert curation.curation_counts().open_reports == 0
+    resolved_page = staff_client.get(f"/admin/practitioners/listingreport/{report.pk}/change/")
+    assert "Resolve now" not in resolved_page.content.decode()
+
+
+def test_view_on_site_previews_a_pending_listing_for_staff_only(staff_client, client):
+    listing = practitioner_at(35.11, -89.90, name="Pending Preview", status="pending")
+    change_page = staff_client.get(f"{CHANGELIST}{listing.pk}/change/")
+    view_on_site = browsing.link(change_page, text="View on site")
+    preview = staff_client.get(browsing.local_path(view_on_site), follow=True)
+    assert preview.status_code == 200
+    assert browsing.local_path(preview.redirect_chain[-1][0]) == listing.get_absolute_url()
+    banner = browsing.text_of(preview, ".preview-banner")
+    assert "not public" in banner and "pending review" in banner
+    assert "Pending Preview" in browsing.text_of(preview, "h1")
+    assert preview["X-Robots-Tag"] == "noindex"
+    client.logout()
+    assert client.get(listing.get_absolute_url()).status_code == 404
+
+
+def test_a_published_listing_shows_no_preview_banner_to_staff(staff_client):
+    listing = practitioner_at(35.11, -89.90, name="Public Listing")
+    page = staff_client.get(listing.get_absolute_url())
+    assert page.status_code == 200
+    assert browsing.text_of(page, ".preview-banner") == ""
+
+
 def test_taxonomy_mappings_are_editable_in_the_list(staff_client):
     mapping = TaxonomyMapping.objects.order_by("pk").first()
     response = staff_client.get("/admin/practitioners/taxonomymapping/")
@@ -522,12 +563,109 @@ def test_merging_from_the_duplicates_page_keeps_one_listing_with_both_clinics(
     staff_client, listings
 ):
     _, beta, gamma = listings
+    duplicates = staff_client.get(f"{CHANGELIST}duplicates/")
+    compare = browsing.follow(staff_client, duplicates, text="Compare and merge")
+    assert (
+        "Beta Pending" in compare.content.decode() and "Gamma Suspended" in compare.content.decode()
+    )
+    choose = browsing.form(compare, "form.compare-choose").set("keep", str(beta.pk))
+    preview = browsing.submit(staff_client, choose, button="Preview the merge")
+    assert f"The merged listing will be #{beta.pk}" in browsing.text_of(preview, "#merge-preview")
+    assert Practitioner.objects.filter(pk=gamma.pk).exists()  # nothing written before confirming
+    confirm = browsing.form(preview, "#merge-preview form")
+    merged = browsing.submit(staff_client, confirm, button=f"Merge #{gamma.pk} into #{beta.pk}")
+    assert merged.status_code == 302
+    assert not Practitioner.objects.filter(pk=gamma.pk).exists()
+    assert Practitioner.objects.get(pk=beta.pk).locations.count() == 2
+
+
+def test_one_click_on_the_duplicates_page_never_merges(staff_client, listings):
+    _, beta, gamma = listings
     staff_client.post(
         f"{CHANGELIST}duplicates/",
         {"first": beta.pk, "second": gamma.pk, "decision": "keep_first"},
     )
-    assert not Practitioner.objects.filter(pk=gamma.pk).exists()
-    assert Practitioner.objects.get(pk=beta.pk).locations.count() == 2
+    assert Practitioner.objects.filter(pk=gamma.pk).exists()
+
+
+def test_the_compare_page_shows_both_listings_fields_clinics_certificates_and_history(
+    staff_client, staff
+):
+    a = practitioner_at(
+        35.11, -89.90, name="Jane Roe", certifications=["art"], email="jane@example.com"
+    )
+    b = practitioner_at(35.12, -89.91, name="Jane Roe", certifications=["graston"], email="")
+    curation.verify_certifications(
+        practitioners=Practitioner.objects.filter(pk=a.pk), source="ART directory", user=staff
+    )
+    page = staff_client.get(f"{CHANGELIST}duplicates/compare/?first={a.pk}&second={b.pk}")
+    fields = browsing.text_of(page, "#compare-fields")
+    assert "jane@example.com" in fields and "Email" in fields
+    side_a, side_b = browsing.soup(page).select(".compare-side")
+    assert "Active Release Techniques" in side_a.get_text()
+    assert "verified" in side_a.get_text() and "ART directory" in side_a.get_text()
+    assert "Graston" in side_b.get_text()
+    assert a.locations.get().address_line1 in side_a.get_text()
+    assert "curator" in side_a.get_text()  # the verification, in A's recent history
+
+
+def test_a_merge_is_undone_from_the_kept_listings_history(staff_client, listings):
+    _, beta, gamma = listings
+    gamma_clinic = gamma.locations.get()
+    staff_client.post(
+        f"{CHANGELIST}duplicates/compare/",
+        {"first": beta.pk, "second": gamma.pk, "keep": beta.pk, "confirm": "yes"},
+    )
+    history = staff_client.get(f"{CHANGELIST}{beta.pk}/history/")
+    timeline = browsing.text_of(history, "#timeline")
+    assert f"#{gamma.pk} Gamma Suspended merged into this listing" in timeline
+    undo = browsing.form(history, "#timeline form")
+    after = browsing.submit(staff_client, undo, button="Undo this merge", follow=True)
+    assert "Merge undone" in messages_of(after)
+    restored = Practitioner.objects.get(pk=gamma.pk)
+    assert list(restored.locations.values_list("pk", flat=True)) == [gamma_clinic.pk]
+    assert Practitioner.objects.get(pk=beta.pk).locations.count() == 1
+    assert "(undone)" in browsing.text_of(after, "#timeline")
+    assert browsing.soup(after).select("#timeline form") == []
+
+
+def test_the_history_is_one_timeline_of_listing_clinics_and_certificates_with_authors(
+    staff_client, staff
+):
+    listing = curation.submit_listing(
+        submission=curation.ListingSubmission(
+            name="Timeline Person",
+            profession=profession("chiropractor"),
+            clinics=[
+                curation.ClinicSubmission(
+                    address_line1="5100 Poplar Ave", city="Memphis", state="TN", postal_code="38137"
+                )
+            ],
+            certifications=[
+                curation.CertificationClaim(certification=Certification.objects.get(slug="art"))
+            ],
+        )
+    )
+    curation.verify_certifications(
+        practitioners=Practitioner.objects.filter(pk=listing.pk), source="ART directory", user=staff
+    )
+    clinic = listing.locations.get()
+    clinic.phone = "901-555-0199"
+    clinic._history_user = staff
+    clinic.save()
+    page = staff_client.get(f"{CHANGELIST}{listing.pk}/history/")
+    rows = [
+        " ".join(row.get_text(" ").split())
+        for row in browsing.soup(page).select("#timeline tbody tr")
+    ]
+    assert any("Listing created public form" in r for r in rows), rows
+    assert any("Clinic 5100 Poplar Ave, Memphis created public form" in r for r in rows)
+    assert any("Certificate Active Release Techniques (ART) created public form" in r for r in rows)
+    verified = next(r for r in rows if "Verified against ART directory" in r)
+    assert "curator" in verified and "Deleted user" not in verified
+    phone = next(r for r in rows if "Clinic 5100 Poplar Ave, Memphis changed" in r)
+    assert "curator" in phone and "901-555-0199" in phone
+    assert "None" not in " ".join(rows)
 
 
 # --- CSV import and export ----------------------------------------------------------------------

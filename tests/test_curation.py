@@ -176,6 +176,22 @@ def test_verification_queue_holds_stale_unverified_and_soon_expiring_certificati
     assert other.pk not in queue.values_list("pk", flat=True)
 
 
+def test_the_verification_windows_follow_the_settings(settings):
+    listing = practitioner_at(35.11, -89.90, certifications=["art"])
+    record = listing.certification_records.get()
+    record.verified_on = TODAY - dt.timedelta(days=100)
+    record.expires_on = TODAY + dt.timedelta(days=20)
+    record.save()
+    records = PractitionerCertification.objects.all()
+    assert (records.stale(TODAY).count(), records.expiring(TODAY).count()) == (0, 1)
+    assert not record.verification_is_stale(TODAY)
+    settings.VERIFICATION_MAX_AGE_DAYS = 90
+    settings.CERTIFICATION_EXPIRY_WARNING_DAYS = 10
+    assert (records.stale(TODAY).count(), records.expiring(TODAY).count()) == (1, 0)
+    assert record.verification_is_stale(TODAY)
+    assert list(records.due(TODAY)) == [record]
+
+
 def test_dashboard_counts_the_work_queue():
     practitioner_at(35.11, -89.90, certifications=["art"])  # never verified
     PractitionerFactory(status=Practitioner.Status.PENDING)
@@ -260,6 +276,84 @@ def test_merging_moves_clinics_certifications_and_reports_then_removes_the_dupli
     assert (keep_record.verified_on, keep_record.credential_number) == (TODAY, "A-1")
     assert ListingReport.objects.get().practitioner_id == keep.pk
     assert merged.history.latest("history_date").history_change_reason.startswith("Merged")
+
+
+def test_a_merge_previewed_first_says_what_will_happen_and_writes_nothing():
+    keep = practitioner_at(35.11, -89.90, certifications=["art"], email="", npi="")
+    remove = practitioner_at(
+        35.2, -89.8, certifications=["art", "graston"], email="j@example.com", npi=""
+    )
+    LocationFactory(practitioner=remove, address_line1=keep.locations.get().address_line1)
+    plan = curation.plan_merge(keep=keep, remove=remove)
+    assert plan.filled == {"email": "j@example.com"}
+    assert (len(plan.clinics_moved), len(plan.clinics_dropped)) == (1, 1)
+    assert [r.certification.slug for r in plan.records_moved] == ["graston"]
+    assert [r.certification.slug for r in plan.records_dropped] == ["art"]
+    assert plan.merged_value("email") == "j@example.com"
+    assert Practitioner.objects.filter(pk=remove.pk).exists()
+    assert keep.locations.count() == 1
+
+
+def test_undoing_a_merge_brings_back_the_listing_its_clinics_certificates_and_reports(staff):
+    keep = practitioner_at(35.11, -89.90, certifications=["art"], email="", npi="")
+    remove = practitioner_at(
+        35.2, -89.8, certifications=["art", "graston"], email="jane@example.com", npi="1234567893"
+    )
+    same_address = LocationFactory(
+        practitioner=remove, address_line1=keep.locations.get().address_line1
+    )
+    remove.certification_records.filter(certification__slug="art").update(
+        verified_on=TODAY, verification_source="ART directory", credential_number="A-1"
+    )
+    curation.report_problem(practitioner=remove, kind="wrong_address")
+    before = {
+        "clinics": sorted(remove.locations.values_list("pk", "address_line1")),
+        "records": sorted(
+            remove.certification_records.values_list(
+                "certification__slug", "verified_on", "credential_number"
+            )
+        ),
+        "created_at": remove.created_at,
+    }
+    keep_record = keep.certification_records.get()
+
+    curation.merge_practitioners(keep=keep, remove=remove, user=staff)
+    merge = keep.merges.get()
+    restored = curation.undo_merge(merge=merge, user=staff)
+
+    assert (restored.pk, restored.name, restored.slug) == (remove.pk, remove.name, remove.slug)
+    assert (restored.email, restored.npi) == ("jane@example.com", "1234567893")
+    assert restored.created_at == before["created_at"]
+    assert sorted(restored.locations.values_list("pk", "address_line1")) == before["clinics"]
+    assert same_address.pk in restored.locations.values_list("pk", flat=True)
+    records = restored.certification_records.values_list(
+        "certification__slug", "verified_on", "credential_number"
+    )
+    assert sorted(records) == before["records"]
+    assert ListingReport.objects.get().practitioner_id == remove.pk
+    keep.refresh_from_db()
+    keep_record.refresh_from_db()
+    assert (keep.email, keep.npi, keep.locations.count()) == ("", "", 1)
+    assert (keep_record.verified_on, keep_record.credential_number) == (None, "")
+    merge.refresh_from_db()
+    assert merge.undone_by == staff and merge.undone_at is not None
+    reasons = restored.history.values_list("history_change_reason", flat=True)
+    assert any("undone" in (reason or "") for reason in reasons)
+    with pytest.raises(curation.MergeRefused, match="undone already"):
+        curation.undo_merge(merge=merge, user=staff)
+
+
+def test_a_merge_cannot_be_undone_once_its_npi_belongs_to_another_listing(staff):
+    keep = practitioner_at(35.11, -89.90, npi="")
+    remove = practitioner_at(35.2, -89.8, npi="1234567893")
+    curation.merge_practitioners(keep=keep, remove=remove, user=staff)
+    keep.refresh_from_db()
+    keep.npi = ""
+    keep.save()
+    PractitionerFactory(npi="1234567893")
+    with pytest.raises(curation.MergeRefused, match="NPI 1234567893"):
+        curation.undo_merge(merge=keep.merges.get(), user=staff)
+    assert not Practitioner.objects.filter(pk=remove.pk).exists()
 
 
 # --- Submissions and reports ------------------------------------------------------------------

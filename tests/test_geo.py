@@ -119,7 +119,7 @@ def test_bounding_box_wraps_across_the_antimeridian_in_the_aleutians():
         ("3811", None),
         ("38117-12", None),
         ("ABCDE", None),
-        ("３８１１７", None),
+        ("\uff13\uff18\uff11\uff11\uff17", None),  # full-width digits
         ("", None),
     ],
 )

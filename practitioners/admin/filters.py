@@ -3,8 +3,9 @@ reports and possible duplicates."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from .. import curation
@@ -53,7 +54,7 @@ class StateFilter(admin.SimpleListFilter):
 
 class VerificationFilter(admin.SimpleListFilter):
     """The staff work queue: certifications never checked, checked over a year ago, or about to
-    expire."""
+    expire (the windows are ``PractitionerCertificationQuerySet``'s)."""
 
     title = "verification"
     parameter_name = "verification"
@@ -62,51 +63,32 @@ class VerificationFilter(admin.SimpleListFilter):
         return [
             ("due", "Needs verification (queue)"),
             ("never", "Never verified"),
-            ("stale", f"Verified over {curation.VERIFICATION_MAX_AGE_DAYS // 30} months ago"),
-            ("expiring", f"Expiring within {curation.EXPIRY_WARNING_DAYS} days"),
+            ("stale", f"Verified over {settings.VERIFICATION_MAX_AGE_DAYS // 30} months ago"),
+            ("expiring", f"Expiring within {settings.CERTIFICATION_EXPIRY_WARNING_DAYS} days"),
         ]
 
-    def queryset(self, request, queryset):
+    def records(self, queryset: QuerySet[PractitionerCertification]) -> QuerySet | None:
         today = timezone.localdate()
-        if self.value() == "due":
-            return curation.needing_verification(queryset, today)
-        conditions = {
-            "never": {"verified_on__isnull": True},
-            "stale": {
-                "verified_on__lt": today
-                - timezone.timedelta(days=curation.VERIFICATION_MAX_AGE_DAYS)
-            },
-            "expiring": {
-                "expires_on__range": (
-                    today,
-                    today + timezone.timedelta(days=curation.EXPIRY_WARNING_DAYS),
-                )
-            },
+        windows = {
+            "due": lambda: queryset.due(today),
+            "never": lambda: queryset.never_verified(),
+            "stale": lambda: queryset.stale(today),
+            "expiring": lambda: queryset.expiring(today),
         }
-        if self.value() not in conditions:
-            return queryset
-        records = PractitionerCertification.objects.filter(
-            practitioner_id=OuterRef("pk"), **conditions[self.value()]
-        )
-        return queryset.filter(Exists(records))
+        window = windows.get(self.value())
+        return window() if window else None
+
+    def queryset(self, request, queryset):
+        records = self.records(PractitionerCertification.objects.all())
+        return queryset if records is None else queryset.with_certificates(records)
 
 
 class RecordVerificationFilter(VerificationFilter):
     """The same work queue, on certification records."""
 
     def queryset(self, request, queryset):
-        today = timezone.localdate()
-        if self.value() == "due":
-            return queryset.filter(curation.verification_due(today))
-        if self.value() == "never":
-            return queryset.filter(verified_on__isnull=True)
-        if self.value() == "stale":
-            limit = today - timezone.timedelta(days=curation.VERIFICATION_MAX_AGE_DAYS)
-            return queryset.filter(verified_on__lt=limit)
-        if self.value() == "expiring":
-            end = today + timezone.timedelta(days=curation.EXPIRY_WARNING_DAYS)
-            return queryset.filter(expires_on__range=(today, end))
-        return queryset
+        records = self.records(queryset)
+        return queryset if records is None else records
 
 
 class LocationFieldFilter(admin.SimpleListFilter):

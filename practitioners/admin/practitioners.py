@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from import_export.admin import ExportActionMixin
 from simple_history.admin import SimpleHistoryAdmin
 
 from .. import curation, geocoding
+from ..curation.history import listing_timeline
 from ..ingest.export import PractitionerResource
 from ..models import (
     ListingReport,
@@ -32,6 +37,8 @@ from .filters import (
 from .forms import PractitionerAdminForm
 from .imports import CsvImportPages
 from .inlines import CertificationInline, ListingReportInline, LocationInline
+
+TIMELINE_PER_PAGE = 100
 
 
 @admin.register(Practitioner)
@@ -374,3 +381,27 @@ class PractitionerAdmin(DuplicatesPage, CsvImportPages, ExportActionMixin, Simpl
 
     def get_urls(self):
         return [*self.duplicates_urls(), *self.import_urls(), *super().get_urls()]
+
+    def history_view(self, request, object_id, extra_context=None):
+        """One timeline for the listing, its clinics and its certificates (with merges that can
+        be undone), instead of the listing's own rows only."""
+        practitioner = self.get_object(request, unquote(object_id))
+        if practitioner is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, practitioner):
+            raise PermissionDenied
+        page = Paginator(listing_timeline(practitioner.pk), TIMELINE_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
+        return TemplateResponse(
+            request,
+            "admin/practitioners/practitioner/timeline.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"History: {practitioner}",
+                "opts": self.opts,
+                "original": practitioner,
+                "page": page,
+                "can_undo": self.has_delete_permission(request),
+            },
+        )

@@ -9,6 +9,7 @@ from ..models import (
     ListingReport,
 )
 from .common import ask_for_text
+from .forms import ReportResolutionForm
 
 
 class ReportStateFilter(admin.SimpleListFilter):
@@ -41,8 +42,23 @@ class ListingReportAdmin(admin.ModelAdmin):
         "resolved_at",
         "resolved_by",
     ]
-    fields = [*readonly_fields, "resolution_note"]
+    form = ReportResolutionForm
+    fields = [*readonly_fields, "resolution_note", "resolve"]
     actions = ["resolve_selected"]
+
+    def get_fields(self, request, obj=None):
+        # A resolved report keeps its note editable but cannot be resolved twice.
+        if obj is not None and obj.resolved_at is not None:
+            return [*self.readonly_fields, "resolution_note"]
+        return self.fields
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if form.cleaned_data.get("resolve"):
+            # The same service as the list action and the listing's inline.
+            curation.resolve_report(
+                report=obj, user=request.user, note=form.cleaned_data.get("resolution_note", "")
+            )
 
     def has_add_permission(self, request) -> bool:
         return False

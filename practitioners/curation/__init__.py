@@ -8,13 +8,11 @@ from .duplicates import (
     DuplicatePair,
     dismiss_duplicate,
     find_possible_duplicates,
-    merge_practitioners,
     phone_key,
     possible_duplicates_of,
 )
+from .merging import MergePlan, MergeRefused, merge_practitioners, plan_merge, undo_merge
 from .services import (
-    EXPIRY_WARNING_DAYS,
-    VERIFICATION_MAX_AGE_DAYS,
     CertificationClaim,
     ClinicSubmission,
     CurationCounts,
@@ -32,18 +30,17 @@ from .services import (
     strip_control_characters,
     submit_listing,
     suspend,
-    verification_due,
     verify_certifications,
 )
 
 __all__ = [
-    "EXPIRY_WARNING_DAYS",
-    "VERIFICATION_MAX_AGE_DAYS",
     "CertificationClaim",
     "ClinicSubmission",
     "CurationCounts",
     "DuplicatePair",
     "ListingSubmission",
+    "MergePlan",
+    "MergeRefused",
     "PublishOutcome",
     "PublishRefused",
     "curation_counts",
@@ -52,6 +49,7 @@ __all__ = [
     "merge_practitioners",
     "needing_verification",
     "phone_key",
+    "plan_merge",
     "possible_duplicates_of",
     "publish",
     "publish_one",
@@ -62,6 +60,6 @@ __all__ = [
     "strip_control_characters",
     "submit_listing",
     "suspend",
-    "verification_due",
+    "undo_merge",
     "verify_certifications",
 ]

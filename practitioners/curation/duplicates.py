@@ -1,5 +1,5 @@
-"""Possible duplicates: listings that may be the same practitioner, and what staff do about them
-(dismiss the pair, or merge one listing into the other)."""
+"""Possible duplicates: listings that may be the same practitioner, and staff saying a pair is
+two different people. Merging a pair is :mod:`practitioners.curation.merging`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Concat, Lower, Replace, Right, Trim
 
-from ..models import DuplicateDismissal, ListingReport, Location, Practitioner
-from .services import User, _with_history_user
+from ..models import DuplicateDismissal, Location, Practitioner
+from .services import User
 
 # --- Possible duplicates ----------------------------------------------------------------------
 
@@ -167,81 +167,3 @@ def dismiss_duplicate(
         defaults={"dismissed_by": user if user is not None and user.is_authenticated else None},
     )
     return dismissal
-
-
-MERGE_FILL_FIELDS = [
-    "credentials",
-    "profession",
-    "bio",
-    "phone",
-    "website",
-    "email",
-    "npi",
-    "external_id",
-    "source_updated_on",
-]
-
-
-@transaction.atomic
-def merge_practitioners(
-    *, keep: Practitioner, remove: Practitioner, user: User | None = None
-) -> Practitioner:
-    """Fold ``remove`` into ``keep``: its clinics (unless ``keep`` has the same address), its
-    certification records (the more complete record wins), its reports, and any field ``keep``
-    left blank. ``remove`` is then deleted; both changes stay in the history."""
-    if keep.pk == remove.pk:
-        raise ValueError("Choose two different listings to merge.")
-    keep = Practitioner.objects.select_for_update().get(pk=keep.pk)
-    remove = Practitioner.objects.select_for_update().get(pk=remove.pk)
-
-    kept_addresses = {
-        (location.address_line1.strip().lower(), location.postal_code)
-        for location in keep.locations.all()
-    }
-    for location in remove.locations.all():
-        address = (location.address_line1.strip().lower(), location.postal_code)
-        if address in kept_addresses:
-            continue
-        kept_addresses.add(address)
-        location.practitioner = keep
-        _with_history_user(location, user, f"Moved from merged listing #{remove.pk}")
-        location.save()
-
-    kept_records = {record.certification_id: record for record in keep.certification_records.all()}
-    for record in remove.certification_records.all():
-        mine = kept_records.get(record.certification_id)
-        if mine is None:
-            record.practitioner = keep
-            _with_history_user(record, user, f"Moved from merged listing #{remove.pk}")
-            record.save()
-            continue
-        changed = False
-        for name in ("credential_number", "earned_on", "expires_on", "verification_source"):
-            if not getattr(mine, name) and getattr(record, name):
-                setattr(mine, name, getattr(record, name))
-                changed = True
-        if record.verified_on and (
-            mine.verified_on is None or record.verified_on > mine.verified_on
-        ):
-            mine.verified_on, mine.verified_by_id = record.verified_on, record.verified_by_id
-            mine.verification_source = record.verification_source or mine.verification_source
-            changed = True
-        if changed:
-            _with_history_user(mine, user, f"Completed from merged listing #{remove.pk}")
-            mine.save()
-
-    ListingReport.objects.filter(practitioner=remove).update(practitioner=keep)
-
-    filled = {
-        name: getattr(remove, name)
-        for name in MERGE_FILL_FIELDS
-        if not getattr(keep, name) and getattr(remove, name)
-    }
-    removed_label = f"#{remove.pk} {remove.name}"
-    _with_history_user(remove, user, f"Merged into #{keep.pk}")
-    remove.delete()  # first, so the unique NPI / external id can move to ``keep``
-    for name, value in filled.items():
-        setattr(keep, name, value)
-    _with_history_user(keep, user, f"Merged duplicate {removed_label}"[:100])
-    keep.save()
-    return keep

@@ -11,10 +11,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -30,11 +29,9 @@ from ..models import (
     listing_slug_base,
 )
 
-# A certificate checked more than a year ago, or one about to lapse, goes back to staff.
-VERIFICATION_MAX_AGE_DAYS = getattr(settings, "VERIFICATION_MAX_AGE_DAYS", 365)
-EXPIRY_WARNING_DAYS = getattr(settings, "CERTIFICATION_EXPIRY_WARNING_DAYS", 60)
-
 User = AbstractBaseUser
+# The reason recorded on what the public forms create (the timeline shows it as the author).
+PUBLIC_FORM = "Public form"
 
 
 # --- Publishing -------------------------------------------------------------------------------
@@ -146,25 +143,11 @@ def suspend(*, practitioners: QuerySet[Practitioner], reason: str, user: User | 
 # --- Verification -----------------------------------------------------------------------------
 
 
-def verification_due(on: dt.date | None = None) -> Q:
-    """Certification records staff must look at: never verified, verified more than a year ago,
-    or expiring within the warning window."""
-    on = on or timezone.localdate()
-    return (
-        Q(verified_on__isnull=True)
-        | Q(verified_on__lt=on - dt.timedelta(days=VERIFICATION_MAX_AGE_DAYS))
-        | Q(expires_on__range=(on, on + dt.timedelta(days=EXPIRY_WARNING_DAYS)))
-    )
-
-
 def needing_verification(
     practitioners: QuerySet[Practitioner], on: dt.date | None = None
 ) -> QuerySet[Practitioner]:
     """The staff work queue: listings holding at least one certification record that is due."""
-    due = PractitionerCertification.objects.filter(
-        verification_due(on), practitioner_id=OuterRef("pk")
-    )
-    return practitioners.filter(Exists(due))
+    return practitioners.with_certificates(PractitionerCertification.objects.due(on))
 
 
 @transaction.atomic
@@ -256,7 +239,7 @@ def submit_listing(*, submission: ListingSubmission) -> Practitioner:
             # The NPI is unique; keep the submission and let staff merge it with the listing.
             note = f"Submitted with NPI {npi}, which another listing already has"
             npi = ""
-        practitioner = Practitioner.objects.create(
+        practitioner = Practitioner(
             name=submission.name,
             credentials=submission.credentials,
             profession=submission.profession,
@@ -272,6 +255,9 @@ def submit_listing(*, submission: ListingSubmission) -> Practitioner:
             source=Practitioner.Source.SUBMISSION,
             slug=_unique_slug(submission.name, submission.clinics[0].city),
         )
+        # The timeline names the public form as the author of everything it created.
+        _with_history_user(practitioner, None, PUBLIC_FORM)
+        practitioner.save()
         locations = []
         for clinic in submission.clinics:
             location = Location(
@@ -286,15 +272,18 @@ def submit_listing(*, submission: ListingSubmission) -> Practitioner:
                 source=Location.Source.SUBMISSION,
             )
             geocoding.place_at_zip_centroid(location)
+            _with_history_user(location, None, PUBLIC_FORM)
             location.save()
             locations.append(location)
         for claim in {c.certification.pk: c for c in submission.certifications}.values():
-            PractitionerCertification.objects.create(
+            record = PractitionerCertification(
                 practitioner=practitioner,
                 certification=claim.certification,
                 credential_number=claim.credential_number,
                 earned_on=claim.earned_on,
             )
+            _with_history_user(record, None, PUBLIC_FORM)
+            record.save()
     for location in locations:
         # After the commit: a slow or failing geocoder never loses the submission.
         geocoding.geocode_location(location=location, force=False)

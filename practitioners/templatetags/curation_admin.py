@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import template
+from django.conf import settings
 
 from .. import curation
 
@@ -14,4 +15,8 @@ def curation_dashboard(context) -> dict:
     request = context.get("request")
     if request is None or not request.user.has_perm("practitioners.view_practitioner"):
         return {"counts": None}
-    return {"counts": curation.curation_counts()}
+    return {
+        "counts": curation.curation_counts(),
+        "stale_months": settings.VERIFICATION_MAX_AGE_DAYS // 30,
+        "expiry_warning_days": settings.CERTIFICATION_EXPIRY_WARNING_DAYS,
+    }
