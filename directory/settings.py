@@ -350,7 +350,7 @@ AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 30)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=AXES_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "practitioners.ratelimit.client_ip"
+AXES_CLIENT_IP_CALLABLE = "practitioners.ratelimit.axes_client_ip"
 AXES_LOCKOUT_TEMPLATE = "axes_locked.html"
 AXES_VERBOSE = False
 # Staff must add a TOTP code (django-otp) to their password when this is on; see docs/deploy.md

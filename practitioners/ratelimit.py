@@ -46,6 +46,13 @@ def client_ip(request: HttpRequest) -> str:
     return forwarded[-hops] if len(forwarded) >= hops else forwarded[0]
 
 
+def axes_client_ip(request: HttpRequest) -> str | None:
+    """The same address for django-axes's sign-in locks; None (stored as no address) when the
+    request has none, as for a test client's force_login."""
+    ip = client_ip(request)
+    return None if ip == "unknown" else ip
+
+
 def _key(scope: str, ip: str) -> str:
     return f"ratelimit:{scope}:{ip}"
 

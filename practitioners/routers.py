@@ -48,6 +48,11 @@ def request_may_use_replica(request: HttpRequest) -> bool:
     )
 
 
+def primary_in_transaction() -> bool:
+    """A transaction open on the primary: its own writes are only visible there."""
+    return connections[DEFAULT_DB_ALIAS].in_atomic_block
+
+
 class ReplicaReadsMiddleware:
     """Marks the requests whose reads may go to a replica (decided once the URL is resolved)."""
 
@@ -72,11 +77,7 @@ class PrimaryReplicaRouter:
         if instance is not None and instance._state.db:
             return instance._state.db
         replicas = replica_aliases()
-        if (
-            replicas
-            and _read_from_replica.get()
-            and not connections[DEFAULT_DB_ALIAS].in_atomic_block
-        ):
+        if replicas and _read_from_replica.get() and not primary_in_transaction():
             return random.choice(replicas)
         return DEFAULT_DB_ALIAS
 

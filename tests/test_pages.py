@@ -81,7 +81,9 @@ def test_profile_bio_html_is_shown_escaped_never_rendered(client):
 def test_profile_has_schema_org_json_ld_that_cannot_break_out_of_its_script(client):
     practitioner = practitioner_near_zip("38117", 1, name="Eve </script><script>x()</script>")
     html = client.get(practitioner.get_absolute_url()).content.decode()
-    [payload] = re.findall(r'<script type="application/ld\+json" nonce="[^"]+">(.*?)</script>', html, re.S)
+    [payload] = re.findall(
+        r'<script type="application/ld\+json" nonce="[^"]+">(.*?)</script>', html, re.S
+    )
     data = json.loads(payload)
     assert data["@type"] == "Person"
     assert data["name"] == "Eve </script><script>x()</script>"
