@@ -607,3 +607,33 @@ def test_a_name_that_looks_like_markup_is_shown_as_text_on_the_map(open_page, me
     expect(tooltip).to_contain_text(hostile)
     expect(tooltip.locator("img")).to_have_count(0)
     assert page.evaluate("window.injected") is None
+
+
+def test_the_public_forms_and_the_admin_pages_staff_use_break_no_content_security_policy(
+    open_page, memphis
+):
+    """The fixture fails the test on any CSP violation; this walks the pages the others skip."""
+    from django.contrib.auth import get_user_model
+
+    listing = memphis["nearest"]
+    page = open_page("/submit/")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    page.goto(f"/practitioners/{listing.slug}/report/")
+    page.goto(f"/practitioners/{listing.slug}/")
+
+    get_user_model().objects.create_superuser("root", "root@example.org", "a-long-passphrase")
+    page.goto("/admin/login/")
+    page.get_by_label("Username").fill("root")
+    page.get_by_label("Password").fill("a-long-passphrase")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/admin/$"))
+    for path in [
+        "/admin/practitioners/practitioner/",
+        f"/admin/practitioners/practitioner/{listing.pk}/change/",
+        "/admin/practitioners/practitioner/add/",
+        "/admin/practitioners/location/",
+        "/admin/axes/accessattempt/",
+    ]:
+        response = page.goto(path)
+        assert response is not None and response.status == 200, path
+    assert not page.script_errors
