@@ -558,6 +558,8 @@ def main() -> int:
         f"`{' '.join(sys.argv)}`, {time.strftime('%Y-%m-%d %H:%M')}."
     )
     report.add()
+    report.add(f"Load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}.")
+    report.add()
     log(f"starting nginx and gunicorn in {stack.tmp}")
     stack.start()
     try:
@@ -572,6 +574,8 @@ def main() -> int:
             stack.wait_until_ready()
     finally:
         stack.stop()
+    report.add(f"Load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}.")
+    report.add()
     report.add(
         "Result: " + ("all checks passed" if not report.failures else "; ".join(report.failures))
     )

@@ -356,3 +356,39 @@ def test_the_nginx_site_file_passes_nginx_t(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
+
+
+def boom(request):
+    raise RuntimeError("something broke in a view")
+
+
+urlpatterns = [__import__("django.urls").urls.path("boom", boom)]
+
+
+@pytest.mark.urls("tests.test_production")
+def test_an_error_is_logged_with_the_same_request_id_as_its_request_line():
+    import io
+    import logging
+
+    from django.test import Client
+
+    from directory.logging import JsonFormatter, RequestIdFilter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        response = Client(raise_request_exception=False).get("/boom")
+    finally:
+        root.removeHandler(handler)
+    assert response.status_code == 500
+    rid = response["X-Request-ID"]
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    error = next(line for line in lines if line["logger"] == "django.request")
+    request_line = next(line for line in lines if line["logger"] == "practitioners.requests")
+    assert error["level"] == "ERROR" and error["request_id"] == rid
+    assert "RuntimeError: something broke in a view" in error["exception"]
+    assert request_line["request_id"] == rid and request_line["status"] == 500
