@@ -392,3 +392,16 @@ def test_an_error_is_logged_with_the_same_request_id_as_its_request_line():
     assert error["level"] == "ERROR" and error["request_id"] == rid
     assert "RuntimeError: something broke in a view" in error["exception"]
     assert request_line["request_id"] == rid and request_line["status"] == 500
+
+
+def test_with_the_https_redirect_on_pages_redirect_but_the_probes_answer_over_http(settings):
+    from django.test import Client
+
+    settings.SECURE_SSL_REDIRECT = True
+    client = Client()
+    page = client.get("/search/?zip=38117")
+    assert page.status_code == 301
+    assert page["Location"] == "https://testserver/search/?zip=38117"
+    assert client.get("/healthz").status_code == 200
+    secure = client.get("/healthz", secure=True)
+    assert secure.status_code == 200
