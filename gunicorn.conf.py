@@ -20,9 +20,12 @@ backlog = int(os.environ.get("GUNICORN_BACKLOG", 2048))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 30))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 2))
-# Recycle workers now and then so a slow leak can never grow without bound.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 5000))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", 500))
+# Recycling workers after N requests is off: a new worker costs about a second and a half of CPU
+# (Django, the URLconf, the ZIP table), and workers serving an even load reach N together, so on 2
+# cores the recycling itself stalled every request for over a second (bench/load.py, /healthz
+# p99 1.6 s). Turn it on (with a jitter of half of it) only if a worker's memory is seen to grow.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 0))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 2))
 preload_app = False
 # The app logs one JSON line per request itself (practitioners.middleware); gunicorn's own
 # access log would be a second, unstructured one.

@@ -439,7 +439,7 @@ def pg_restart(stack: Stack, args, report: Report) -> None:
     def restart(marks: dict) -> None:
         marks["stop_at"] = time.time()
         process = subprocess.Popen(
-            ["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart", "-m", "fast"]
+            ["pg_ctlcluster", "--skip-systemctl-redirect", "-m", "fast", cluster, "main", "restart"]
         )
         # The moment PostgreSQL stops accepting, then accepts again.
         while accepting() and process.poll() is None:

@@ -110,12 +110,14 @@ p_before=($(stats 5432)); r_before=($(stats "$PORT"))
 
 # 4. The import writes on the primary while the load reads from the replica.
 csv=$(mktemp --suffix=.csv)
-head -n $((IMPORT_ROWS + 1)) "$IMPORT_CSV" >"$csv"
+# New listings (the benchmark's own ids would only be matched as unchanged): a run-specific prefix.
+tag="replica-$(date +%s)-"
+head -n $((IMPORT_ROWS + 1)) "$IMPORT_CSV" | sed "2,\$ s/^/$tag/" >"$csv"
+import_log="$(dirname "$REPLICA_DIR")/replica-import.log"
 log "import of $IMPORT_ROWS rows on the primary, in the background"
 # (GEOCODER=zip: clinics without coordinates go to their ZIP centroid, nothing leaves the machine.)
 DATABASE_URL=$PRIMARY DEBUG=true GEOCODER=zip \
-  $PY manage.py import_practitioners "$csv" --skip-bad-rows -v0 \
-  >"$REPLICA_DIR/../replica-import.log" 2>&1 &
+  $PY manage.py import_practitioners "$csv" --skip-bad-rows >"$import_log" 2>/dev/null &
 import_pid=$!
 sleep 2
 log "steady mix against the app with DATABASE_REPLICA_URLS=$REPLICA"
@@ -128,7 +130,14 @@ wait "$import_pid" || true
 rm -f "$csv"
 sleep 1
 p_after=($(stats 5432)); r_after=($(stats "$PORT"))
-lag=$(psql_on "$PORT" -d "$DB" -c "SELECT coalesce(round(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::numeric, 2), 0)")
+# How far behind the replica is (bytes of WAL not yet replayed), and the import's listings as
+# each server sees them.
+primary_lsn=$(psql_on 5432 -c "SELECT pg_current_wal_lsn()")
+sleep 1
+behind=$(psql_on "$PORT" -c "SELECT pg_wal_lsn_diff('$primary_lsn', pg_last_wal_replay_lsn())")
+count_new="SELECT count(*) FROM practitioners_practitioner WHERE external_id LIKE '$tag%'"
+new_primary=$(psql_on 5432 -d "$DB" -c "$count_new")
+new_replica=$(psql_on "$PORT" -d "$DB" -c "$count_new")
 
 names=(xact_commit tup_returned tup_fetched tup_inserted tup_updated tup_deleted)
 {
@@ -138,7 +147,9 @@ names=(xact_commit tup_returned tup_fetched tup_inserted tup_updated tup_deleted
   echo "streaming replica 127.0.0.1:$PORT (pg_basebackup -R -X stream), database \`$DB\` (a copy of"
   echo "\`$SOURCE_DB\`: 1,000,000 listings). The app ran with \`DATABASE_REPLICA_URLS=$REPLICA\` while"
   echo "\`manage.py import_practitioners\` wrote $IMPORT_ROWS CSV rows on the primary ($import_state)."
-  echo "Replica lag at the end: ${lag} s."
+  echo "The import said: $(tail -n1 "$import_log")"
+  echo "Its new listings: $new_primary on the primary, $new_replica on the replica; the replica was"
+  echo "$behind bytes of WAL behind the primary's position a second after the load ended."
   echo
   echo "## pg_stat_database for \`$DB\`, change during the run"
   echo
