@@ -76,10 +76,12 @@ class Response:
         return self.body.decode("utf-8", "replace")
 
 
-def fetch(url: str, *, data: bytes | None = None, headers: dict | None = None) -> Response:
+def fetch(
+    url: str, *, data: bytes | None = None, headers: dict | None = None, timeout: float = 15
+) -> Response:
     request = urllib.request.Request(url, data=data, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=15) as reply:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
             return Response(
                 reply.status, {k.lower(): v for k, v in reply.headers.items()}, reply.read()
             )
@@ -119,8 +121,8 @@ class Gunicorn:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
 
-    def get(self, path: str, **headers: str) -> Response:
-        return fetch(self.url + path, headers=headers)
+    def get(self, path: str, timeout: float = 15, **headers: str) -> Response:
+        return fetch(self.url + path, headers=headers, timeout=timeout)
 
     def stop(self) -> None:
         if self.process.poll() is None:
