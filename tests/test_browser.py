@@ -582,3 +582,51 @@ def test_a_name_that_looks_like_markup_is_shown_as_text_on_the_map(open_page, me
     expect(tooltip).to_contain_text(hostile)
     expect(tooltip.locator("img")).to_have_count(0)
     assert page.evaluate("window.injected") is None
+
+
+@pytest.fixture
+def staff_page(open_page, client, live_server) -> Callable[..., Page]:
+    """``staff_page(path, **options)``: a browser page signed in as a superuser."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_superuser("curator", "c@example.com", "pw")
+    client.force_login(user)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+
+    def open_(path: str, **options) -> Page:
+        page = open_page("/static/css/site.css", **options)
+        page.context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+        )
+        page.goto(path)
+        return page
+
+    return open_
+
+
+def test_a_listings_admin_page_fits_a_1400_pixel_screen(staff_page, memphis):
+    listing = memphis["nearest"]
+    page = staff_page(
+        f"/admin/practitioners/practitioner/{listing.pk}/change/",
+        viewport={"width": 1400, "height": 900},
+    )
+    expect(page.locator("#certification_records-group")).to_be_visible()
+    widths = page.evaluate(
+        """() => {
+            const inline = document.querySelector('#certification_records-group');
+            return {page: document.documentElement.scrollWidth, inline: inline.scrollWidth,
+                    screen: window.innerWidth};
+        }"""
+    )
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+            .slice(0, 15).map(e => e.tagName + '#' + e.id + '.' + e.className + ' '
+                + Math.round(e.getBoundingClientRect().right))"""
+    )
+    assert widths["page"] <= widths["screen"], (widths, wide)
+    assert widths["inline"] <= widths["screen"], widths
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#certification_records-group").screenshot(
+        path=str(SCREENSHOTS / "admin-certificates-1400.png")
+    )
