@@ -630,3 +630,23 @@ def test_a_listings_admin_page_fits_a_1400_pixel_screen(staff_page, memphis):
     page.locator("#certification_records-group").screenshot(
         path=str(SCREENSHOTS / "admin-certificates-1400.png")
     )
+
+
+def test_list_your_practice_adds_blocks_in_place_and_focuses_the_error_summary(open_page):
+    page = open_page("/submit/")
+    expect(page.locator("#clinic-blocks fieldset.block")).to_have_count(1)
+    for count in range(2, 6):
+        page.get_by_role("button", name="Add another clinic").click()
+        expect(page.locator("#clinic-blocks fieldset.block")).to_have_count(count)
+        focused = page.evaluate("document.activeElement.id")
+        assert focused == f"id_clinic-{count - 1}-name"
+    expect(page.get_by_role("button", name="Add another clinic")).to_be_hidden()
+    assert page.locator('input[name="clinic-TOTAL_FORMS"]').input_value() == "5"
+    assert page.url.endswith("/submit/")  # added in place, nothing posted
+    page.get_by_label("Street address (required for this clinic)").nth(0).fill("1 Main St")
+    page.get_by_role("button", name="Send for review").click()
+    summary = page.locator("#error-summary")
+    expect(summary).to_be_focused()
+    summary.get_by_role("link", name=re.compile("Full name")).click()
+    expect(page.locator("#id_name")).to_be_focused()
+    assert page.script_errors == []
