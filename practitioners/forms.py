@@ -8,10 +8,11 @@ validate and build the dataclasses :mod:`practitioners.curation` writes.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django import forms
 from django.core.validators import RegexValidator, URLValidator
-from django.forms import formset_factory
+from django.forms import BaseFormSet, formset_factory
 from django.utils import timezone
 
 from .curation import (
@@ -90,6 +91,7 @@ class SubmissionForm(HoneypotMixin):
 
 
 class ClinicForm(forms.Form):
+    block_name = "clinic"
     name = forms.CharField(max_length=200, required=False, label="Clinic name")
     address_line1 = forms.CharField(max_length=200, label="Street address")
     address_line2 = forms.CharField(max_length=200, required=False, label="Suite, floor")
@@ -119,6 +121,7 @@ class ClinicForm(forms.Form):
 
 
 class CertificationClaimForm(forms.Form):
+    block_name = "certification"
     certification = forms.ModelChoiceField(
         queryset=Certification.objects.select_related("parent"), empty_label="Choose…"
     )
@@ -126,8 +129,11 @@ class CertificationClaimForm(forms.Form):
     earned_on = forms.DateField(
         required=False,
         label="Earned on",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="YYYY-MM-DD",
+        # The browser's date picker sends YYYY-MM-DD; where there is no picker people type
+        # the date the way the hint shows.
+        input_formats=["%Y-%m-%d", "%m/%d/%Y"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="Use the calendar, or type the date as MM/DD/YYYY.",
     )
 
     def clean_earned_on(self) -> dt.date | None:
@@ -137,29 +143,125 @@ class CertificationClaimForm(forms.Form):
         return earned_on
 
 
+class BlockFormSet(BaseFormSet):
+    """A formset of blocks people add one at a time. An unbound one never has "initial" forms:
+    blocks carried over from a post (see ``ListingSubmissionForms``) stay optional like new
+    ones."""
+
+    def initial_form_count(self) -> int:
+        return super().initial_form_count() if self.is_bound else 0
+
+    def with_blocks(self, count: int) -> BlockFormSet:
+        """Show ``count`` blocks (within the limits), the first ones filled from ``initial``."""
+        count = max(self.min_num, min(count, self.max_num))
+        self.extra = count - self.min_num
+        return self
+
+
 ClinicFormSet = formset_factory(
-    ClinicForm, extra=1, min_num=1, validate_min=True, max_num=MAX_CLINICS, validate_max=True
+    ClinicForm,
+    formset=BlockFormSet,
+    extra=0,
+    min_num=1,
+    validate_min=True,
+    max_num=MAX_CLINICS,
+    validate_max=True,
 )
 CertificationFormSet = formset_factory(
-    CertificationClaimForm, extra=2, max_num=MAX_CERTIFICATIONS, validate_max=True
+    CertificationClaimForm,
+    formset=BlockFormSet,
+    extra=1,
+    max_num=MAX_CERTIFICATIONS,
+    validate_max=True,
 )
+
+
+@dataclass
+class ErrorLink:
+    """One line of the error summary: the field's id (the link target), its label, the error."""
+
+    field_id: str
+    label: str
+    message: str
 
 
 class ListingSubmissionForms:
-    """The submission form and its two formsets (clinics, certifications), validated together."""
+    """The submission form and its two formsets (clinics, certifications), validated together.
+
+    A post whose ``add`` button was pressed ("Add another clinic" without JavaScript) is not a
+    submission: the same forms come back unbound, filled with what was typed, with one more
+    block, and no errors shown."""
+
+    ADD_BUTTONS = {"clinic": "clinics", "certification": "certifications"}
 
     def __init__(self, data=None) -> None:
+        self.adding = data is not None and data.get("add") in self.ADD_BUTTONS
+        if self.adding:
+            self._carry_over(data)
+            return
         self.form = SubmissionForm(data)
         self.clinics = ClinicFormSet(data, prefix="clinic")
         self.certifications = CertificationFormSet(data, prefix="cert")
+
+    def _carry_over(self, data) -> None:
+        self.form = SubmissionForm(initial=self._values(data, SubmissionForm, ""))
+        blocks = {}
+        for prefix, formset_class in (("clinic", ClinicFormSet), ("cert", CertificationFormSet)):
+            count = self._posted_count(data, prefix, formset_class.max_num)
+            rows = [self._values(data, formset_class.form, f"{prefix}-{i}-") for i in range(count)]
+            blocks[prefix] = (formset_class(initial=rows, prefix=prefix), count)
+        added = data.get("add")
+        self.clinics = blocks["clinic"][0].with_blocks(blocks["clinic"][1] + (added == "clinic"))
+        self.certifications = blocks["cert"][0].with_blocks(
+            blocks["cert"][1] + (added == "certification")
+        )
+
+    @staticmethod
+    def _posted_count(data, prefix: str, most: int) -> int:
+        raw = data.get(f"{prefix}-TOTAL_FORMS", "")
+        return min(int(raw), most) if raw.isascii() and raw.isdigit() else 0
+
+    @staticmethod
+    def _values(data, form_class: type[forms.Form], prefix: str) -> dict:
+        values = {}
+        for name, field in form_class.base_fields.items():
+            key = prefix + name
+            if isinstance(field, forms.BooleanField):
+                values[name] = key in data
+            elif key in data:
+                values[name] = data.get(key)
+        return values
 
     def is_spam(self) -> bool:
         return self.form.is_bound and self.form.is_spam()
 
     def is_valid(self) -> bool:
+        if self.adding:
+            return False
         # Validate all three so every error is shown at once.
         results = [self.form.is_valid(), self.clinics.is_valid(), self.certifications.is_valid()]
         return all(results)
+
+    def error_links(self) -> list[ErrorLink]:
+        """Every error of the three, in page order, each linking to its field."""
+        if not self.form.is_bound:
+            return []
+        links = [
+            ErrorLink(self.form[name].id_for_label, self.form[name].label, message)
+            for name, messages in self.form.errors.items()
+            if name in self.form.fields
+            for message in messages
+        ]
+        for title, formset in (("Clinic", self.clinics), ("Certification", self.certifications)):
+            for message in formset.non_form_errors():
+                links.append(ErrorLink(f"{formset.prefix}-blocks", f"{title}s", message))
+            for number, block in enumerate(formset.forms, start=1):
+                for name, messages in block.errors.items():
+                    if name not in block.fields:
+                        continue
+                    label = f"{title} {number}: {block[name].label}"
+                    links += [ErrorLink(block[name].id_for_label, label, m) for m in messages]
+        return links
 
     def to_submission(self) -> ListingSubmission:
         data = self.form.cleaned_data

@@ -72,6 +72,21 @@ def count_post(request: HttpRequest, *, scope: str = SCOPE) -> int:
         return 1
 
 
+def minutes_to_wait(request: HttpRequest) -> int | None:
+    """Count this POST; when the address is over the limit, how many minutes it should wait
+    (a form view then answers 429 with the form as typed), else None."""
+    if count_post(request) <= settings.PUBLIC_FORM_RATE_LIMIT:
+        return None
+    return max(1, settings.PUBLIC_FORM_RATE_WINDOW_SECONDS // 60)
+
+
+def too_many(response: HttpResponse) -> HttpResponse:
+    """Mark a page answering an over-the-limit POST: 429 and when to come back."""
+    response.status_code = 429
+    response["Retry-After"] = str(settings.PUBLIC_FORM_RATE_WINDOW_SECONDS)
+    return response
+
+
 def rate_limited(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Answer 429 with a readable page once an address has POSTed more than the limit."""
 

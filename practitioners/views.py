@@ -7,10 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import curation
+from . import curation, ratelimit
 from .forms import ListingSubmissionForms, ReportForm
 from .models import Location, Practitioner
-from .ratelimit import rate_limited
 from .search.filters import PractitionerFilter
 from .search.query import run_search
 
@@ -72,17 +71,26 @@ def profile(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@rate_limited
 def submit_listing(request: HttpRequest) -> HttpResponse:
-    forms = ListingSubmissionForms(request.POST if request.method == "POST" else None)
-    if request.method == "POST":
-        if forms.is_spam():
-            return redirect("practitioners:submit-thanks")
-        if forms.is_valid():
-            curation.submit_listing(submission=forms.to_submission())
-            return redirect("practitioners:submit-thanks")
-    status = 400 if request.method == "POST" else 200
-    return render(request, "practitioners/submit.html", {"forms": forms}, status=status)
+    posted = request.POST if request.method == "POST" else None
+    forms = ListingSubmissionForms(posted)
+    context = {"forms": forms}
+    if posted is None:
+        return render(request, "practitioners/submit.html", context)
+    if forms.adding:
+        # "Add another clinic / certification" without JavaScript: the same page with one more
+        # empty block and everything typed kept. Nothing is saved, so it is not rate limited.
+        return render(request, "practitioners/submit.html", context)
+    minutes = ratelimit.minutes_to_wait(request)
+    if minutes is not None:
+        context["wait_minutes"] = minutes
+        return ratelimit.too_many(render(request, "practitioners/submit.html", context))
+    if forms.is_spam():
+        return redirect("practitioners:submit-thanks")
+    if forms.is_valid():
+        curation.submit_listing(submission=forms.to_submission())
+        return redirect("practitioners:submit-thanks")
+    return render(request, "practitioners/submit.html", context, status=400)
 
 
 @require_GET
@@ -91,23 +99,22 @@ def submit_thanks(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@rate_limited
 def report_listing(request: HttpRequest, slug: str) -> HttpResponse:
     practitioner = get_object_or_404(Practitioner.objects.published(), slug=slug)
     form = ReportForm(request.POST if request.method == "POST" else None)
+    context = {"practitioner": practitioner, "form": form}
     if request.method == "POST":
+        minutes = ratelimit.minutes_to_wait(request)
+        if minutes is not None:
+            context["wait_minutes"] = minutes
+            return ratelimit.too_many(render(request, "practitioners/report.html", context))
         if form.is_spam():
             return redirect("practitioners:report-thanks", slug=slug)
         if form.is_valid():
             curation.report_problem(practitioner=practitioner, **form.cleaned_data_for_report())
             return redirect("practitioners:report-thanks", slug=slug)
     status = 400 if request.method == "POST" else 200
-    return render(
-        request,
-        "practitioners/report.html",
-        {"practitioner": practitioner, "form": form},
-        status=status,
-    )
+    return render(request, "practitioners/report.html", context, status=status)
 
 
 @require_GET

@@ -96,7 +96,9 @@ def form(response, selector: str = "form") -> Form:
         if not name or field.has_attr("disabled"):
             continue
         if field.name == "textarea":
-            fields.append((name, field.get_text()))
+            # As HTML parsing does: a newline right after <textarea> is not part of the value.
+            text = field.get_text()
+            fields.append((name, text[1:] if text.startswith("\n") else text))
         elif field.name == "select":
             chosen = field.select("option[selected]") or (
                 [] if field.has_attr("multiple") else field.select("option")[:1]

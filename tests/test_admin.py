@@ -542,6 +542,23 @@ def test_the_admin_index_shows_the_curation_work_queue(staff_client, listings):
     assert "?status__exact=pending" in html and "?verification=due" in html
 
 
+def test_the_work_queue_counts_possible_duplicates_and_the_count_follows_a_dismissal(
+    staff_client, listings
+):
+    index = staff_client.get("/admin/")
+    row = next(
+        tr
+        for tr in browsing.soup(index).select("#curation-dashboard tr")
+        if "duplicates" in tr.text
+    )
+    assert row.select_one("td.count").get_text(strip=True) == "1"
+    duplicates = browsing.follow(staff_client, index, text="Possible duplicates")
+    dismiss = browsing.form(duplicates, "#duplicates form")
+    browsing.submit(staff_client, dismiss, button="Different practitioners")
+    index = staff_client.get("/admin/")
+    assert index.context["counts"].possible_duplicates == 0
+
+
 # --- Duplicates -------------------------------------------------------------------------------
 
 

@@ -637,3 +637,71 @@ def test_the_public_forms_and_the_admin_pages_staff_use_break_no_content_securit
         response = page.goto(path)
         assert response is not None and response.status == 200, path
     assert not page.script_errors
+
+
+@pytest.fixture
+def staff_page(open_page, client, live_server) -> Callable[..., Page]:
+    """``staff_page(path, **options)``: a browser page signed in as a superuser."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_superuser("curator", "c@example.com", "pw")
+    client.force_login(user)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+
+    def open_(path: str, **options) -> Page:
+        page = open_page("/static/css/site.css", **options)
+        page.context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+        )
+        page.goto(path)
+        return page
+
+    return open_
+
+
+def test_a_listings_admin_page_fits_a_1400_pixel_screen(staff_page, memphis):
+    listing = memphis["nearest"]
+    page = staff_page(
+        f"/admin/practitioners/practitioner/{listing.pk}/change/",
+        viewport={"width": 1400, "height": 900},
+    )
+    expect(page.locator("#certification_records-group")).to_be_visible()
+    widths = page.evaluate(
+        """() => {
+            const inline = document.querySelector('#certification_records-group');
+            return {page: document.documentElement.scrollWidth, inline: inline.scrollWidth,
+                    screen: window.innerWidth};
+        }"""
+    )
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+            .slice(0, 15).map(e => e.tagName + '#' + e.id + '.' + e.className + ' '
+                + Math.round(e.getBoundingClientRect().right))"""
+    )
+    assert widths["page"] <= widths["screen"], (widths, wide)
+    assert widths["inline"] <= widths["screen"], widths
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#certification_records-group").screenshot(
+        path=str(SCREENSHOTS / "admin-certificates-1400.png")
+    )
+
+
+def test_list_your_practice_adds_blocks_in_place_and_focuses_the_error_summary(open_page):
+    page = open_page("/submit/")
+    expect(page.locator("#clinic-blocks fieldset.block")).to_have_count(1)
+    for count in range(2, 6):
+        page.get_by_role("button", name="Add another clinic").click()
+        expect(page.locator("#clinic-blocks fieldset.block")).to_have_count(count)
+        focused = page.evaluate("document.activeElement.id")
+        assert focused == f"id_clinic-{count - 1}-name"
+    expect(page.get_by_role("button", name="Add another clinic")).to_be_hidden()
+    assert page.locator('input[name="clinic-TOTAL_FORMS"]').input_value() == "5"
+    assert page.url.endswith("/submit/")  # added in place, nothing posted
+    page.get_by_label("Street address (required for this clinic)").nth(0).fill("1 Main St")
+    page.get_by_role("button", name="Send for review").click()
+    summary = page.locator("#error-summary")
+    expect(summary).to_be_focused()
+    summary.get_by_role("link", name=re.compile("Full name")).click()
+    expect(page.locator("#id_name")).to_be_focused()
+    assert page.script_errors == []

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client, override_settings
 
 from practitioners.models import ListingReport, Practitioner
+from tests import browsing
 from tests.factories import certification, practitioner_at, practitioner_near_zip, profession
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +65,83 @@ def test_the_submission_form_has_csrf_protection_and_a_hidden_honeypot(client):
     assert 'name="csrfmiddlewaretoken"' in html
     assert 'name="company_url"' in html and 'aria-hidden="true"' in html
     assert 'maxlength="200"' in html  # length limits reach the browser too
+
+
+def blocks(response, kind: str) -> list:
+    return browsing.soup(response).select(f"#{kind}-blocks fieldset.block")
+
+
+def test_list_your_practice_adds_clinics_and_certifications_up_to_the_limits_without_javascript(
+    client,
+):
+    page = client.get("/submit/")
+    assert (len(blocks(page, "clinic")), len(blocks(page, "cert"))) == (1, 1)
+    typed = browsing.form(page, "form.submission-form")
+    typed.set("name", "Jane Roe").set("profession", str(profession("chiropractor").pk))
+    typed.set("clinic-0-address_line1", "5050 Poplar Ave").set("clinic-0-city", "Memphis")
+    typed.set("clinic-0-state", "TN").set("clinic-0-postal_code", "38157")
+    typed.set("telehealth", "on")
+    typed.fields = [(k, v) for k, v in typed.fields if k != "accepting_new_patients"]
+    for clinics in range(2, 6):
+        page = browsing.submit(client, typed, button="Add another clinic")
+        assert page.status_code == 200
+        assert len(blocks(page, "clinic")) == clinics
+        assert browsing.soup(page).select(".error-summary, .field-error") == []
+        typed = browsing.form(page, "form.submission-form")
+        assert typed.value("name") == "Jane Roe"
+        assert typed.value("clinic-0-city") == "Memphis"
+        assert (typed.value("telehealth"), typed.value("accepting_new_patients")) == ("on", None)
+        typed.set(f"clinic-{clinics - 1}-address_line1", f"{clinics}00 Main St")
+        typed.set(f"clinic-{clinics - 1}-city", "Memphis").set(f"clinic-{clinics - 1}-state", "TN")
+        typed.set(f"clinic-{clinics - 1}-postal_code", "38103")
+    assert "Add another clinic" not in browsing.text_of(page, "#clinic-blocks")
+    for certifications in range(2, 11):
+        page = browsing.submit(client, typed, button="Add another certification")
+        assert len(blocks(page, "cert")) == certifications
+        typed = browsing.form(page, "form.submission-form")
+    assert "Add another certification" not in browsing.text_of(page, "#cert-blocks")
+    typed.set("cert-0-certification", str(certification("art").pk))
+    typed.set("cert-9-certification", str(certification("graston").pk))
+    done = browsing.submit(client, typed, button="Send for review")
+    assert done.status_code == 302
+    listing = Practitioner.objects.get()
+    assert listing.locations.count() == 5 and not listing.accepting_new_patients
+    slugs = sorted(listing.certification_records.values_list("certification__slug", flat=True))
+    assert slugs == ["art", "graston"]
+
+
+def test_required_fields_are_marked_and_errors_are_summarised_with_links_to_each_field(client):
+    page = client.get("/submit/")
+    labels = {
+        label["for"]: " ".join(label.get_text(" ").split())
+        for label in browsing.soup(page).select("label[for]")
+    }
+    assert labels["id_name"] == "Full name (required)"
+    assert labels["id_clinic-0-address_line1"] == "Street address (required)"
+    assert "required" not in labels["id_credentials"]
+    response = client.post(
+        "/submit/", submission_data(name="", **{"clinic-0-postal_code": "ABCDE"})
+    )
+    assert response.status_code == 400
+    summary = browsing.soup(response).select_one("#error-summary")
+    assert summary.get_text(" ").split()[:5] == ["There", "are", "2", "problems", "with"]
+    targets = {a["href"]: " ".join(a.get_text(" ").split()) for a in summary.select("a")}
+    assert targets["#id_name"] == "Full name: This field is required."
+    assert targets["#id_clinic-0-postal_code"].startswith("Clinic 1: ZIP code: Enter a 5-digit")
+    page = browsing.soup(response)
+    for target in targets:
+        assert page.select_one(target) is not None, f"{target} links to nothing"
+
+
+def test_the_date_field_uses_the_date_picker_and_accepts_what_its_hint_says(client):
+    page = client.get("/submit/")
+    date = browsing.soup(page).select_one("#id_cert-0-earned_on")
+    assert date["type"] == "date"
+    hint = browsing.text_of(page, "#id_cert-0-earned_on_helptext")
+    assert "MM/DD/YYYY" in hint
+    client.post("/submit/", submission_data(**{"cert-0-earned_on": "05/01/2021"}))
+    record = Practitioner.objects.get().certification_records.get()
+    assert record.earned_on.isoformat() == "2021-05-01"
 
 
 def test_a_post_without_the_csrf_token_is_refused():
@@ -173,6 +251,24 @@ def test_every_post_counts_toward_the_rate_limit_and_the_next_gets_a_readable_42
     assert client.get("/submit/").status_code == 200
     other = Client(REMOTE_ADDR="10.0.0.2")
     assert other.post("/submit/", submission_data(name="Other")).status_code == 302
+
+
+@override_settings(PUBLIC_FORM_RATE_LIMIT=1)
+def test_a_429_keeps_what_the_person_typed_on_screen(client):
+    assert client.post("/submit/", submission_data()).status_code == 302
+    response = client.post("/submit/", submission_data(name="Second Practice", bio="Long text"))
+    assert response.status_code == 429
+    assert "Too many attempts" in browsing.text_of(response, "#rate-limit")
+    kept = browsing.form(response, "form.submission-form")
+    assert kept.value("name") == "Second Practice"
+    assert kept.value("bio") == "Long text"
+    assert kept.value("clinic-0-address_line1") == "5050 Poplar Ave"
+    listing = practitioner_at(35.11, -89.90)
+    report = client.post(
+        f"/practitioners/{listing.slug}/report/", {"kind": "closed", "details": "Moved away"}
+    )
+    assert report.status_code == 429
+    assert browsing.form(report, "form").value("details") == "Moved away"
 
 
 @override_settings(PUBLIC_FORM_RATE_LIMIT=2)

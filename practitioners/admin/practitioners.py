@@ -129,6 +129,9 @@ class PractitionerAdmin(DuplicatesPage, CsvImportPages, ExportActionMixin, Simpl
     ]
     history_list_display = ["status"]
 
+    class Media:
+        css = {"all": ["css/admin-curation.css"]}
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Practitioner]:
         return (
             super()

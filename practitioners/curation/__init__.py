@@ -8,18 +8,18 @@ from .duplicates import (
     DuplicatePair,
     dismiss_duplicate,
     find_possible_duplicates,
+    forget_duplicates_count,
     phone_key,
     possible_duplicates_of,
 )
 from .merging import MergePlan, MergeRefused, merge_practitioners, plan_merge, undo_merge
+from .queues import CurationCounts, curation_counts
 from .services import (
     CertificationClaim,
     ClinicSubmission,
-    CurationCounts,
     ListingSubmission,
     PublishOutcome,
     PublishRefused,
-    curation_counts,
     needing_verification,
     publish,
     publish_one,
@@ -46,6 +46,7 @@ __all__ = [
     "curation_counts",
     "dismiss_duplicate",
     "find_possible_duplicates",
+    "forget_duplicates_count",
     "merge_practitioners",
     "needing_verification",
     "phone_key",

@@ -8,12 +8,23 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Concat, Lower, Replace, Right, Trim
 
 from ..models import DuplicateDismissal, Location, Practitioner
 from .services import User
+
+# The dashboard's count of pairs (a scan of every listing) is kept a few minutes, and dropped
+# whenever staff merge, undo a merge or dismiss a pair.
+DUPLICATES_COUNT_KEY = "curation:possible-duplicates-count"
+DUPLICATES_COUNT_SECONDS = 300
+
+
+def forget_duplicates_count() -> None:
+    cache.delete(DUPLICATES_COUNT_KEY)
+
 
 # --- Possible duplicates ----------------------------------------------------------------------
 
@@ -161,6 +172,9 @@ def dismiss_duplicate(
     if first.pk == second.pk:
         raise ValueError("A listing cannot be a duplicate of itself.")
     low, high = sorted((first.pk, second.pk))
+    # Now, and again once committed: a count computed in between would be stale.
+    forget_duplicates_count()
+    transaction.on_commit(forget_duplicates_count)
     dismissal, _ = DuplicateDismissal.objects.get_or_create(
         first_id=low,
         second_id=high,

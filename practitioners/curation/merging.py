@@ -24,6 +24,7 @@ from ..models import (
     Practitioner,
     PractitionerCertification,
 )
+from .duplicates import forget_duplicates_count
 from .services import User, _with_history_user
 
 # Fields of the removed listing that fill the kept listing's blanks.
@@ -182,6 +183,9 @@ def merge_practitioners(
         snapshot=_json_safe(snapshot),
         merged_by=user if user is not None and user.is_authenticated else None,
     )
+    # Now, and again once committed: a count computed in between would be stale.
+    forget_duplicates_count()
+    transaction.on_commit(forget_duplicates_count)
     return keep
 
 
@@ -262,6 +266,9 @@ def undo_merge(*, merge: ListingMerge, user: User | None = None) -> Practitioner
     merge.undone_at = timezone.now()
     merge.undone_by = user if user is not None and user.is_authenticated else None
     merge.save(update_fields=["undone_at", "undone_by"])
+    # Now, and again once committed: a count computed in between would be stale.
+    forget_duplicates_count()
+    transaction.on_commit(forget_duplicates_count)
     return Practitioner.objects.get(pk=merge.removed_id)
 
 

@@ -322,28 +322,6 @@ def resolve_report(*, report: ListingReport, user: User | None = None, note: str
     report.refresh_from_db()
 
 
-# --- Dashboard --------------------------------------------------------------------------------
-
-
-@dataclass
-class CurationCounts:
-    pending_review: int
-    verification_due: int
-    open_reports: int
-    failed_geocodes: int
-
-
-def curation_counts(on: dt.date | None = None) -> CurationCounts:
-    return CurationCounts(
-        pending_review=Practitioner.objects.filter(status=Practitioner.Status.PENDING).count(),
-        verification_due=needing_verification(Practitioner.objects.all(), on).count(),
-        open_reports=ListingReport.objects.filter(resolved_at__isnull=True).count(),
-        failed_geocodes=Location.objects.filter(
-            geocode_status=Location.GeocodeStatus.FAILED
-        ).count(),
-    )
-
-
 def strip_control_characters(text: str) -> str:
     """Plain text as typed, minus control characters other than newlines and tabs."""
     return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text)
