@@ -74,8 +74,18 @@ def count_post(request: HttpRequest, *, scope: str = SCOPE) -> int:
 
 def minutes_to_wait(request: HttpRequest) -> int | None:
     """Count this POST; when the address is over the limit, how many minutes it should wait
-    (a form view then answers 429 with the form as typed), else None."""
-    if count_post(request) <= settings.PUBLIC_FORM_RATE_LIMIT:
+    (a form view then answers 429 with the form as typed), else None. With the cache down the
+    POST is let through and a warning logged (see the module's docstring)."""
+    try:
+        count = count_post(request)
+    except Exception as error:
+        logger.warning(
+            "rate limit not applied to %s: the cache is unavailable (%s)",
+            request.path,
+            type(error).__name__,
+        )
+        return None
+    if count <= settings.PUBLIC_FORM_RATE_LIMIT:
         return None
     return max(1, settings.PUBLIC_FORM_RATE_WINDOW_SECONDS // 60)
 
@@ -93,17 +103,8 @@ def rate_limited(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if request.method == "POST":
-            try:
-                count = count_post(request)
-            except Exception as error:  # the cache is down: accept, and say so in the log
-                logger.warning(
-                    "rate limit not applied to %s: the cache is unavailable (%s)",
-                    request.path,
-                    type(error).__name__,
-                )
-                count = 0
-            if count > settings.PUBLIC_FORM_RATE_LIMIT:
-                minutes = max(1, settings.PUBLIC_FORM_RATE_WINDOW_SECONDS // 60)
+            minutes = minutes_to_wait(request)
+            if minutes is not None:
                 response = render(request, "429.html", {"minutes": minutes}, status=429)
                 response["Retry-After"] = str(settings.PUBLIC_FORM_RATE_WINDOW_SECONDS)
                 return response
