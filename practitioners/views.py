@@ -1,4 +1,4 @@
-"""Thin HTML views: the FilterSet validates, the queryset searches, the paginator pages."""
+"""Thin HTML views: the FilterSet validates into SearchParams, ``search_practitioners`` answers."""
 
 from __future__ import annotations
 
@@ -11,16 +11,12 @@ from . import curation, ratelimit
 from .forms import ListingSubmissionForms, ReportForm
 from .models import Location, Practitioner
 from .search.filters import PractitionerFilter
-from .search.query import run_search
-
-
-def _search_filterset(request: HttpRequest) -> PractitionerFilter:
-    return PractitionerFilter(request.GET or None, queryset=Practitioner.objects.published())
+from .search.query import search_practitioners
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    filterset = PractitionerFilter(None, queryset=Practitioner.objects.none())
+    filterset = PractitionerFilter(None)
     return render(
         request,
         "practitioners/home.html",
@@ -30,13 +26,13 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
-    filterset = _search_filterset(request)
+    filterset = PractitionerFilter(request.GET or None)
     context = {"filterset": filterset, "radius_choices": settings.SEARCH_RADIUS_CHOICES_MI}
     if not filterset.form.is_bound:
         return render(request, "practitioners/search.html", context)
     if not filterset.is_valid():
         return render(request, "practitioners/search.html", context, status=400)
-    context["results"] = run_search(filterset, request.GET.get("page"))
+    context["results"] = search_practitioners(filterset.params, page=request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
     context["query_without_page"] = params.urlencode()
