@@ -24,6 +24,7 @@ from .params import SearchParams, certification_groups
 
 BOOLEAN_CHOICES = (("true", "Yes"), ("false", "No"))
 MATCH_CHOICES = (("all", "All of them"), ("any", "Any of them"))
+ANY_DISTANCE = "any"
 
 
 def certification_choices(
@@ -68,6 +69,28 @@ class SearchForm(forms.Form):
             else:
                 self.origin = geo.origin_from_coordinates(float(lat), float(lon))
         return cleaned
+
+
+class RadiusField(forms.DecimalField):
+    """Miles, or "any": the nearest matches by distance however far (what the page offers when
+    the nearest match lies beyond its largest radius)."""
+
+    def to_python(self, value: object) -> Decimal | str | None:
+        if isinstance(value, str) and value.strip().lower() == ANY_DISTANCE:
+            return ANY_DISTANCE
+        return super().to_python(value)
+
+    def validate(self, value: object) -> None:
+        if value != ANY_DISTANCE:
+            super().validate(value)
+
+    def run_validators(self, value: object) -> None:
+        if value != ANY_DISTANCE:
+            super().run_validators(value)
+
+
+class RadiusFilter(django_filters.NumberFilter):
+    field_class = RadiusField
 
 
 _FORM_CLASSES: dict[tuple, type[forms.Form]] = {}
@@ -117,7 +140,7 @@ class PractitionerFilter(django_filters.FilterSet):
         label="Longitude",
         validators=[MinValueValidator(Decimal(-180)), MaxValueValidator(Decimal(180))],
     )
-    radius = django_filters.NumberFilter(
+    radius = RadiusFilter(
         label="Within (miles)",
         validators=[
             MinValueValidator(Decimal(1), "The radius must be at least 1 mile."),
@@ -200,7 +223,9 @@ class PractitionerFilter(django_filters.FilterSet):
         return SearchParams(
             on=timezone.localdate(),
             origin=self.origin,
-            radius_mi=float(radius)
+            radius_mi=geo.ANYWHERE_MI
+            if radius == ANY_DISTANCE
+            else float(radius)
             if radius is not None
             else float(settings.SEARCH_DEFAULT_RADIUS_MI),
             certifications=certification_groups(requested, self.every_certification),

@@ -52,7 +52,7 @@ MAX_PROBES = 5
 SORT_WITHOUT_PROBING = 300
 # "The nearest match is N miles away" widens the circle this much each time, up to the limit.
 WIDEN = 4
-WIDEST_MI = 3000.0
+WIDEST_MI = geo.ANYWHERE_MI  # the whole earth: Guam is 7,000 miles from Memphis
 
 
 @dataclass(frozen=True)
@@ -476,6 +476,15 @@ def _requested_top(page: int | str | None, per_page: int) -> int:
     except (TypeError, ValueError):
         number = 1
     return max(number, 1) * per_page
+
+    @property
+    def any_distance(self) -> bool:
+        """Nearest first however far ("radius=any"): the page says so instead of a radius."""
+        return self.radius_mi >= geo.ANYWHERE_MI
+
+    @property
+    def largest_radius(self) -> int:
+        return max(settings.SEARCH_RADIUS_CHOICES_MI)
 
 
 def search_practitioners(

@@ -146,10 +146,20 @@ class SearchResults:
             return None
         return widen_radius(self.nearest_distance_mi)
 
+    @property
+    def any_distance(self) -> bool:
+        """Nearest first however far ("radius=any"): the page says so instead of a radius."""
+        return self.radius_mi >= geo.ANYWHERE_MI
 
-def widen_radius(distance_mi: float) -> int:
-    """The smallest radius the page offers that reaches ``distance_mi`` (or the API maximum)."""
-    for choice in settings.SEARCH_RADIUS_CHOICES_MI:
+    @property
+    def largest_radius(self) -> int:
+        return max(settings.SEARCH_RADIUS_CHOICES_MI)
+
+
+def widen_radius(distance_mi: float) -> int | None:
+    """The smallest radius the page offers that reaches ``distance_mi``; None when the nearest
+    match is beyond the largest (the page then offers the nearest by distance, however far)."""
+    for choice in sorted(settings.SEARCH_RADIUS_CHOICES_MI):
         if choice >= distance_mi:
             return choice
-    return settings.SEARCH_MAX_RADIUS_MI
+    return None
