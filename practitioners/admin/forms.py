@@ -12,6 +12,7 @@ from ..models import (
     Practitioner,
 )
 from ..search import geo
+from ..search.results import CLINIC_FIELDS
 from .common import ADDRESS_FIELDS
 
 
@@ -48,17 +49,10 @@ class PractitionerAdminForm(forms.ModelForm):
 class LocationAdminForm(forms.ModelForm):
     class Meta:
         model = Location
+        # What a result row shows of a clinic (search/results.py), less what the geocoder sets.
         fields = [
             "practitioner",
-            "name",
-            "address_line1",
-            "address_line2",
-            "city",
-            "state",
-            "postal_code",
-            "phone",
-            "latitude",
-            "longitude",
+            *(name for name in CLINIC_FIELDS if name != "precision"),
         ]
 
     def save(self, commit: bool = True) -> Location:
