@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 from django import template
+from django.conf import settings
 from django.core.paginator import Page
+from django.utils.dateformat import format as format_date
 from django.utils.safestring import SafeString, mark_safe
 
-from ..models import Location, Practitioner
+from ..models import Location, Practitioner, PractitionerCertification
 from ..search import geo
 
 register = template.Library()
@@ -151,3 +153,24 @@ def search_errors(form) -> list[dict[str, str]]:
             seen.add(anchor)
             lines.append({"label": label, "anchor": anchor, "message": " ".join(errors)})
     return lines
+
+
+@register.filter
+def verified_text(record: PractitionerCertification, date_format: str = "M Y") -> str:
+    """ "verified Jun 2026", or, once the check is older than staff trust (the window of
+    ``PractitionerCertification.objects.stale()``), "verified over a year ago": a date that
+    old reads as current at a glance."""
+    if record.verified_on is None:
+        return ""
+    if record.verification_is_stale():
+        return f"verified over {_age(settings.VERIFICATION_MAX_AGE_DAYS)} ago"
+    return f"verified {format_date(record.verified_on, date_format)}"
+
+
+def _age(days: int) -> str:
+    if days % 365 == 0 or days % 366 == 0:
+        years = days // 365
+        return "a year" if years == 1 else f"{years} years"
+    if days >= 60:
+        return f"{round(days / 30.44)} months"
+    return f"{days} days"
