@@ -17,8 +17,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import connections, models
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.expressions import Col, RawSQL
+from django.db.models.functions import Upper
 from django.db.models.lookups import Exact
 from django.db.models.sql.where import WhereNode
 from django.urls import reverse
@@ -82,6 +83,11 @@ class Certification(models.Model):
         on_delete=models.PROTECT,
         related_name="levels",
         help_text="The technique this is a level of; empty for a technique.",
+    )
+    description = models.TextField(
+        blank=True,
+        max_length=1000,
+        help_text="What the technique or level is, in two or three neutral sentences (its page).",
     )
 
     class Meta:
@@ -684,6 +690,18 @@ class Location(models.Model):
                 name="location_owner_search",
             ),
             models.Index(fields=["geocode_status"], name="location_geocode_status"),
+            # The place pages and their sitemap section: which cities of a state have a
+            # published clinic, with what techniques (the copied bits) and when they last
+            # changed, all read from this index alone (places.py).
+            models.Index(
+                F("listed"),
+                F("state"),
+                Upper("city"),
+                F("certification_bits"),
+                F("expiring_certification_bits"),
+                F("updated_at"),
+                name="location_place",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -242,11 +242,44 @@ CONDITIONS = [
 
 NOTES = {ART: ART_NOTE, GRASTON: GRASTON_NOTE, MCKENZIE: MCKENZIE_NOTE}
 
+# What each technique page says the technique is (only where staff have not written it yet).
+TECHNIQUE_DESCRIPTIONS = {
+    "art": "A soft-tissue method in which the practitioner holds tension on a muscle, tendon, "
+    "ligament or nerve while the patient moves to lengthen it. Providers are certified by "
+    "Active Release Techniques, LLC, one body region at a time.",
+    "art-spine": "The Active Release Techniques certification for the spine and its muscles.",
+    "art-upper-extremity": "The Active Release Techniques certification for the shoulder, "
+    "arm, wrist and hand.",
+    "art-lower-extremity": "The Active Release Techniques certification for the hip, leg, "
+    "knee, ankle and foot.",
+    "art-nerve-entrapment": "The Active Release Techniques certification for nerves "
+    "caught in surrounding tissue, such as at the wrist or the buttock.",
+    "graston": "Instrument-assisted soft-tissue mobilisation: the clinician works the tissue "
+    "with shaped stainless-steel instruments, together with exercise. Clinicians are trained "
+    "by Graston Technique, LLC.",
+    "graston-m1": "The first Graston Technique training module (basic).",
+    "graston-m2": "The second Graston Technique training module (advanced).",
+    "graston-gts": "Graston Technique Specialist: the credential after both modules and an "
+    "assessment.",
+    "faktr": "Functional and Kinetic Treatment with Rehab: instrument and hands-on soft-tissue "
+    "work done while the patient moves, combined with rehabilitation exercise.",
+    "dry-needling": "Thin needles inserted into muscle at tender spots. There is no single "
+    "certifying body: each state's licensing board sets who may practise it and what training "
+    "it needs.",
+    "mckenzie-mdt": "Mechanical Diagnosis and Therapy: an assessment of how the back, neck or "
+    "limbs respond to repeated movements and positions, leading to exercises the patient does "
+    "themself. Taught and credentialled by The McKenzie Institute International.",
+    "fascial-stretch-therapy": "Assisted stretching on a table through planes of movement. "
+    "Taught and certified by the Stretch to Win Institute.",
+}
+
 
 def seed(apps, schema_editor):
     Certification = apps.get_model("practitioners", "Certification")
     Condition = apps.get_model("practitioners", "Condition")
     ConditionTechnique = apps.get_model("practitioners", "ConditionTechnique")
+    for slug, description in TECHNIQUE_DESCRIPTIONS.items():
+        Certification.objects.filter(slug=slug, description="").update(description=description)
     techniques = {c.slug: c for c in Certification.objects.filter(slug__in=list(SOURCES))}
     for slug, name, synonyms, codes, description, links in CONDITIONS:
         condition, _ = Condition.objects.get_or_create(
