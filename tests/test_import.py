@@ -286,7 +286,7 @@ def test_import_command_no_geocode_leaves_new_clinics_pending_at_their_zip(tmp_p
 
 
 def test_new_row_builds_what_the_model_constructor_builds():
-    from practitioners.ingest.csv import new_row
+    from practitioners.ingest.bulk import new_row
 
     values = {"practitioner_id": 7, "address_line1": "1 Main St", "city": "Memphis"}
     fast, slow = new_row(Location, **values), Location(**values)
