@@ -175,12 +175,15 @@ def read_csv(stream: TextIO) -> tuple[list[str], Iterator[tuple[int, dict[str, s
     return header, rows()
 
 
+_NUL_MESSAGE = "the file contains a NUL byte (is it a spreadsheet, not CSV?); nothing was written"
+
+
 def _unreadable(error: Exception) -> str:
     if isinstance(error, UnicodeDecodeError):
         return "the file is not UTF-8 text (save it as CSV UTF-8); nothing was written"
     text = str(error)
     if "NUL" in text:
-        return "the file contains a NUL byte (is it a spreadsheet, not CSV?); nothing was written"
+        return _NUL_MESSAGE
     if "field larger than field limit" in text:
         return f"a field is longer than {csv.field_size_limit():,} characters; nothing was written"
     return f"the file is not valid CSV ({text}); nothing was written"
@@ -230,6 +233,8 @@ class RowParser:
         for k, v in get.items():
             if v.startswith("'"):  # rare: only then can it be the export's escaping
                 get[k] = unescape_formula(v)
+            if "\x00" in v:  # the csv module passes it on; PostgreSQL refuses it in text
+                raise FileUnreadable(line, _NUL_MESSAGE)
         problems: list[str] = []
         for column in REQUIRED_COLUMNS:
             if not get.get(column):
@@ -443,8 +448,7 @@ def _import(
         header, rows = read_csv(stream)
         missing = missing_columns(header)
         if missing:
-            report.add_error(1, f"missing column(s): {', '.join(missing)}")
-            return report
+            raise FileUnreadable(1, f"missing column(s): {', '.join(missing)}")
         with transaction.atomic(), small_sqlite_cache():
             batcher = _Batcher(report)
             for line, row in rows:
