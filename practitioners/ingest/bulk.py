@@ -109,7 +109,9 @@ class ImportReport:
     # import inserts them in id order, so a range finds them without holding a million ids).
     pending_geocode_count: int = 0
     pending_geocode_range: tuple[int, int] | None = None
-    geocoding: object = None  # geocoding.GeocodeSummary, once new addresses were geocoded
+    # geocoding.GeocodeSummary when the new addresses were geocoded at once (the immediate task
+    # backend); None when the tasks run in the background (or there was nothing to geocode).
+    geocoding: object = None
 
     MAX_LISTED_ERRORS = 1000
 

@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import transaction
 
-from ..geocoding import geocode_locations
+from .. import tasks
 from ..models import Certification, Location, Practitioner, Profession, npi_check_digit_ok
 from ..search import geo
 from .bulk import (
@@ -476,13 +476,16 @@ def _import(
     _sort_errors(report)
     report.written = True
     if report.pending_geocode_range and geocode:
-        # After the commit, so a slow provider holds no locks; if it is stopped, the rest stay
-        # pending for `manage.py geocode_locations`. The new ids are one range (bulk insert).
-        report.geocoding = geocode_locations(
-            queryset=Location.objects.filter(
-                pk__range=report.pending_geocode_range,
-                geocode_status=Location.GeocodeStatus.PENDING,
-            )
+        # Geocoding tasks after the commit, so the import never waits on the provider. The
+        # immediate backend (development) runs them now and the report says how they went;
+        # with a worker they run in the background and the clinics wait at their ZIP centroid.
+        # The new clinics are one id range (bulk inserts in one transaction).
+        waiting = Location.objects.filter(
+            pk__range=report.pending_geocode_range,
+            geocode_status=Location.GeocodeStatus.PENDING,
+        ).values_list("pk", flat=True)
+        report.geocoding = tasks.summary_of(
+            tasks.geocode_in_background(location_ids=waiting.iterator(chunk_size=10_000))
         )
     return report
 

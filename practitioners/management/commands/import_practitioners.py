@@ -84,3 +84,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Done in {time.monotonic() - started:.1f}s.")
         if report.geocoding is not None and verbosity >= 1:
             self.stdout.write(f"Geocoding: {report.geocoding.line()}")
+        queued = report.written and not options["no_geocode"] and report.pending_geocode_count
+        if report.geocoding is None and queued and verbosity >= 1:
+            self.stdout.write(
+                f"Geocoding {report.pending_geocode_count} new clinic(s) in the background "
+                "(they are at their ZIP centroid until then)."
+            )
