@@ -469,9 +469,9 @@ def _taken_slugs(candidates: set[str]) -> set[str]:
     ordered = sorted(candidates)
     for start in range(0, len(ordered), 5000):
         taken.update(
-            Practitioner.objects.filter(slug__in=ordered[start : start + 5000]).values_list(
-                "slug", flat=True
-            )
+            Practitioner.objects.filter(slug__in=ordered[start : start + 5000])
+            .order_by()
+            .values_list("slug", flat=True)
         )
     return taken
 
