@@ -47,6 +47,9 @@ def worker(tree: Path) -> None:
     os.environ["DEBUG"] = "false"
     os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 40)
     os.environ.setdefault("LOG_LEVEL", "ERROR")
+    # django.test.Client's host ("testserver") and the static files served from source
+    # without collectstatic: what the settings do under the tests. Nothing the search runs.
+    os.environ.setdefault("TESTING", "true")
     import django
 
     django.setup()

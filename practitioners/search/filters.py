@@ -15,12 +15,13 @@ import django_filters
 from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db.models import BigIntegerField, QuerySet, Value
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from ..models import Certification, Practitioner, Profession
+from ..models import Certification, Practitioner
 from . import geo
 from .params import SearchParams, certification_groups
+from .query import choice_rows
 
 BOOLEAN_CHOICES = (("true", "Yes"), ("false", "No"))
 MATCH_CHOICES = (("all", "All of them"), ("any", "Any of them"))
@@ -96,29 +97,6 @@ class RadiusFilter(django_filters.NumberFilter):
 _FORM_CLASSES: dict[tuple, type[forms.Form]] = {}
 
 
-def _choice_rows() -> tuple[list[Certification], list[Profession]]:
-    """Every certification and profession, in one statement: the choices, the validation
-    and the certifications' levels all come from these few dozen rows."""
-    certifications = Certification.objects.annotate(kind=Value("c")).values_list(
-        "kind", "id", "slug", "name", "parent_id"
-    )
-    professions = Profession.objects.annotate(
-        kind=Value("p"), parent=Value(None, output_field=BigIntegerField())
-    ).values_list("kind", "id", "slug", "name", "parent")
-    rows = (
-        certifications.order_by().union(professions.order_by(), all=True).order_by("kind", "name")
-    )
-    every_certification, every_profession = [], []
-    for kind, pk, slug, name, parent_id in rows:
-        if kind == "c":
-            every_certification.append(
-                Certification(id=pk, slug=slug, name=name, parent_id=parent_id)
-            )
-        else:
-            every_profession.append(Profession(id=pk, slug=slug, name=name))
-    return every_certification, every_profession
-
-
 def _yes_no(label: str) -> django_filters.ChoiceFilter:
     return django_filters.ChoiceFilter(
         label=label,
@@ -177,7 +155,7 @@ class PractitionerFilter(django_filters.FilterSet):
 
     def __init__(self, data=None, *args, **kwargs) -> None:
         super().__init__(data, *args, **kwargs)
-        self.every_certification, self.every_profession = _choice_rows()
+        self.every_certification, self.every_profession = choice_rows()
         self.filters["certification"].extra["choices"] = certification_choices(
             self.every_certification
         )
