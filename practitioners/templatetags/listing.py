@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django import template
+from django.core.paginator import Page
 from django.utils.safestring import SafeString, mark_safe
 
 from ..models import Location, Practitioner
@@ -88,3 +89,20 @@ def miles(distance: float | None) -> str:
     if distance is None:
         return ""
     return f"{distance:.1f} mi"
+
+
+@register.filter
+def page_numbers(page: Page, around: int = 2) -> list[int | None]:
+    """The page numbers a results page links to: the first, a few either side of this one and,
+    when the count is exact, the last; None where numbers are skipped (shown as an ellipsis)."""
+    paginator = page.paginator
+    last = paginator.num_pages
+    wanted = {1, *range(page.number - around, page.number + around + 1)}
+    if not getattr(paginator, "count_is_capped", False):
+        wanted.add(last)
+    numbers: list[int | None] = []
+    for number in sorted(n for n in wanted if 1 <= n <= last):
+        if numbers and numbers[-1] is not None and number > numbers[-1] + 1:
+            numbers.append(None)
+        numbers.append(number)
+    return numbers
