@@ -8,6 +8,7 @@ SQLite with the offline ZIP-centroid geocoder, which is what `make run` and the 
 import datetime
 import os
 import sys
+import tempfile
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -488,7 +489,31 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG or TESTING else "https"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_HOPS
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "/"
+LOGIN_REDIRECT_URL = "/my-listing/"
+
+# --- Claimed listings (curation/claims.py; docs/claiming.md) --------------------------------
+# A code e-mailed to a listing's address proves a claim for this long, for this many tries.
+CLAIM_CODE_TIMEOUT_MINUTES = env_int("CLAIM_CODE_TIMEOUT_MINUTES", 30)
+CLAIM_CODE_MAX_ATTEMPTS = env_int("CLAIM_CODE_MAX_ATTEMPTS", 5)
+# Claim POSTs per account and per address in the window before a 429.
+CLAIM_RATE_LIMIT = env_int("CLAIM_RATE_LIMIT", 10)
+CLAIM_RATE_WINDOW_SECONDS = env_int("CLAIM_RATE_WINDOW_SECONDS", 3600)
+# Certificate evidence: private files (never under a public media path), at most this big.
+EVIDENCE_ROOT = Path(
+    env_str(
+        "EVIDENCE_ROOT",
+        str(Path(tempfile.gettempdir()) / "practitioner-locator-test-evidence")
+        if TESTING
+        else str(BASE_DIR / "private" / "evidence"),
+    )
+)
+EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_MB", 5) * 1024 * 1024
+# Owners are asked to confirm their listing every this many days (send_confirmation_reminders),
+# with a one-click link that works once, for this many days.
+OWNER_CONFIRMATION_DAYS = env_int("OWNER_CONFIRMATION_DAYS", 90)
+CONFIRMATION_LINK_DAYS = env_int("CONFIRMATION_LINK_DAYS", 14)
+# Neither confirmed by its owner nor verified by staff for this long: "may be out of date".
+LISTING_STALE_AFTER_DAYS = env_int("LISTING_STALE_AFTER_DAYS", 180)
 
 # /readyz runs these (dotted paths to functions that raise when their dependency is down).
 READINESS_CHECKS = [
