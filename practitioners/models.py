@@ -514,6 +514,18 @@ class Practitioner(models.Model):
     def is_public(self) -> bool:
         return self.status == self.Status.PUBLISHED
 
+    @property
+    def may_be_out_of_date(self) -> bool:
+        """Neither confirmed by its owner nor verified by staff within LISTING_STALE_AFTER_DAYS
+        (the same rule as ``ownership.stale_listing_q``, which the staff queue uses)."""
+        from .ownership import stale_before
+
+        cutoff = stale_before()
+        if self.last_confirmed_on is not None:
+            return self.last_confirmed_on < cutoff
+        created = self.created_at
+        return created is not None and timezone.localdate(created) < cutoff
+
 
 def verification_stale_before(on: dt.date) -> dt.date:
     """A verification older than this (``VERIFICATION_MAX_AGE_DAYS`` before ``on``) is stale."""
