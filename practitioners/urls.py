@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import owner_views, views
+from . import landing, owner_views, views
 
 app_name = "practitioners"
 
@@ -31,4 +31,7 @@ urlpatterns = [
     path("my-listing/requests/hide/", owner_views.request_hide, name="my-request-hide"),
     path("submit/", views.submit_listing, name="submit"),
     path("submit/thanks/", views.submit_thanks, name="submit-thanks"),
+    path("conditions/", landing.condition_list, name="conditions"),
+    path("conditions/<slug:slug>/", landing.condition_detail, name="condition"),
+    path("techniques/<slug:slug>/", landing.technique_detail, name="technique"),
 ]
