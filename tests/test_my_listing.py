@@ -488,3 +488,28 @@ def test_the_dashboard_runs_a_fixed_number_of_queries(listing, jane, django_asse
         )
     with django_assert_max_num_queries(small):
         assert client.get("/my-listing/").status_code == 200
+
+
+def test_the_demo_has_a_claimed_listing_near_38117_whose_owner_can_sign_in(settings):
+    from django.core.management import call_command
+
+    from practitioners.ingest.demo import DEMO_OWNER_EMAIL, DEMO_OWNER_PASSWORD
+
+    settings.DEBUG = True  # make run: the demo owner gets the documented password
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())  # idempotent
+    assert CertificationEvidence.objects.count() == 1
+    client = Client()
+    login = client.get("/accounts/login/")
+    filled = (
+        form(login, "main form").set("login", DEMO_OWNER_EMAIL).set("password", DEMO_OWNER_PASSWORD)
+    )
+    assert submit(client, filled).status_code == 302
+    page = dashboard(client)
+    listing = Practitioner.objects.get(claimed_by__email=DEMO_OWNER_EMAIL)
+    assert listing.locations.filter(postal_code="38117").exists()
+    certificates = text_of(page, "#my-certifications")
+    assert "Active Release Techniques" in certificates and "checking your evidence" in certificates
+    profile = Client().get(listing.get_absolute_url())
+    shown = text_of(profile, ".certifications")
+    assert "self-reported" in shown and "verified" in shown
