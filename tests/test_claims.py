@@ -396,3 +396,26 @@ def test_claim_attempts_are_rate_limited_per_address(registry_listing, settings)
             client.post(f"/practitioners/{registry_listing.slug}/claim/", data).status_code
         )
     assert answers == [400, 400, 400, 429]
+
+
+def test_the_nppes_import_stores_each_taxonomy_slots_licence_and_a_claim_matches_it():
+    from pathlib import Path
+
+    from practitioners.ingest.nppes import import_nppes
+
+    fixtures = Path(__file__).parent / "fixtures" / "nppes"
+    with (fixtures / "npidata_pfile_month1.csv").open("rb") as stream:
+        import_nppes(stream=stream, status=Practitioner.Status.PUBLISHED)
+    listing = Practitioner.objects.exclude(licences=[]).order_by("pk").first()
+    assert listing is not None
+    licence = listing.licences[0]
+    assert licence["number"].startswith("LIC1") and len(licence["state"]) == 2
+    claimant = account("registry@example.org")
+    claim = claims.claim_by_licence(
+        practitioner=listing,
+        claimant=claimant,
+        npi=listing.npi,
+        licence_number=licence["number"].lower(),
+        licence_state=licence["state"],
+    )
+    assert claim.status == ListingClaim.Status.LICENCE_MATCHES
