@@ -165,7 +165,9 @@ def confirm_claim_code(*, claim: ListingClaim, claimant: User, code: str) -> Cod
     """The claimant typed the code: right, in time and the first time, they own the listing."""
     with transaction.atomic():
         claim = (
-            ListingClaim.objects.select_for_update().select_related("practitioner").get(pk=claim.pk)
+            ListingClaim.objects.select_for_update(of=("self",))
+            .select_related("practitioner")
+            .get(pk=claim.pk)
         )
         if claim.claimant_id != claimant.pk or claim.method != ListingClaim.Method.EMAIL_CODE:
             raise ClaimRefused("This is not your claim.")
@@ -308,7 +310,9 @@ def reject_claim(*, claim: ListingClaim, user: User, reason: str) -> None:
         raise ClaimRefused("Say why the claim is rejected: the claimant is told.")
     with transaction.atomic():
         claim = (
-            ListingClaim.objects.select_for_update().select_related("practitioner").get(pk=claim.pk)
+            ListingClaim.objects.select_for_update(of=("self",))
+            .select_related("practitioner")
+            .get(pk=claim.pk)
         )
         if claim.status not in (*ListingClaim.OPEN_FOR_STAFF, ListingClaim.Status.DISPUTE):
             raise ClaimRefused(f"This claim is {claim.get_status_display().lower()} already.")

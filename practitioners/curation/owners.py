@@ -324,7 +324,7 @@ def reject_evidence(*, evidence: CertificationEvidence, user: User, reason: str)
         raise OwnerRefused("Say why the evidence is rejected: the owner is told.")
     with transaction.atomic():
         evidence = (
-            CertificationEvidence.objects.select_for_update()
+            CertificationEvidence.objects.select_for_update(of=("self",))
             .select_related("practitioner__claimed_by", "certification")
             .get(pk=evidence.pk)
         )
@@ -390,7 +390,7 @@ def resolve_requests(
     public site. Each owner is e-mailed the outcome."""
     rows = list(
         requests.filter(status=OwnerRequest.Status.OPEN)
-        .select_for_update()
+        .select_for_update(of=("self",))
         .select_related("practitioner__claimed_by")
     )
     now = timezone.now()
