@@ -10,7 +10,7 @@ import practitioners.ownership
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("practitioners", "0012_seed_conditions"),
+        ("practitioners", "0009_listing_external_id"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
