@@ -316,6 +316,7 @@ class RecordSource(models.TextChoices):
     NPPES = "nppes", "NPI registry (NPPES)"
     SUBMISSION = "submission", "Public submission"
     DEMO = "demo", "Demo data"
+    OWNER = "owner", "Listing owner"
 
 
 class Practitioner(models.Model):
@@ -364,6 +365,26 @@ class Practitioner(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Claiming (curation/claims.py): at most one owner, who keeps the listing current.
+    claimed_by = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_listing",
+        help_text="The practitioner's own account; set only by an approved claim.",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    owner_confirmed_on = models.DateField("confirmed by the practitioner on", null=True, blank=True)
+    # The later of the owner's confirmation and staff's last verification: a listing confirmed
+    # longer ago than LISTING_STALE_AFTER_DAYS shows "may be out of date" (ownership.py).
+    last_confirmed_on = models.DateField(null=True, blank=True, editable=False)
+    licences = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Licence numbers and states from the NPI registry: [{"number": ..., '
+        '"state": "TN"}]; a claim by licence is checked against them.',
+    )
 
     certifications = models.ManyToManyField(
         Certification, through="PractitionerCertification", related_name="practitioners"
@@ -402,6 +423,18 @@ class Practitioner(models.Model):
     @property
     def is_public(self) -> bool:
         return self.status == self.Status.PUBLISHED
+
+    @property
+    def may_be_out_of_date(self) -> bool:
+        """Neither confirmed by its owner nor verified by staff within LISTING_STALE_AFTER_DAYS
+        (the same rule as ``ownership.stale_listing_q``, which the staff queue uses)."""
+        from .ownership import stale_before
+
+        cutoff = stale_before()
+        if self.last_confirmed_on is not None:
+            return self.last_confirmed_on < cutoff
+        created = self.created_at
+        return created is not None and timezone.localdate(created) < cutoff
 
 
 def verification_stale_before(on: dt.date) -> dt.date:
@@ -466,6 +499,8 @@ class PractitionerCertification(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     verification_source = models.CharField(max_length=200, blank=True)
+    # Added by the listing's owner: shown as "self-reported" until staff verify it.
+    self_reported = models.BooleanField(default=False)
 
     history = HistoricalRecords()
     objects = PractitionerCertificationQuerySet.as_manager()
@@ -820,3 +855,12 @@ class ConditionTechnique(models.Model):
             raise ValidationError(
                 {"certification": "Choose the technique, not one of its levels: levels count."}
             )
+
+
+# The owner side of the data (claims, requests, evidence, reminders) has its own module.
+from .ownership import (  # noqa: E402, F401
+    CertificationEvidence,
+    ConfirmationReminder,
+    ListingClaim,
+    OwnerRequest,
+)
