@@ -186,3 +186,16 @@ def techniques_phrase(techniques: Sequence[Certification]) -> str:
     if len(names) <= 1:
         return "".join(names)
     return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+# Words that keep their capital inside a sentence.
+_PROPER_WORDS = frozenset({"Achilles"})
+
+
+def in_sentence(name: str) -> str:
+    """ "Piriformis syndrome" -> "piriformis syndrome" (after "used for"); "IT band syndrome"
+    and "Achilles tendinopathy" keep their capitals."""
+    first = name.split(" ", 1)[0]
+    if first in _PROPER_WORDS or first[1:2].isupper():
+        return name
+    return name[:1].lower() + name[1:]
