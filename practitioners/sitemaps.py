@@ -14,7 +14,7 @@ certification bits and when it last changed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -34,6 +34,10 @@ from .models import Certification, Condition, Location, Practitioner
 from .search import index as search_index
 
 LIMIT = 50_000  # URLs per sitemap, the protocol's limit
+# slugify without its lazy-text wrapper, which cost more than slugify itself over 30,000 cities.
+_slugify = getattr(slugify, "__wrapped__", slugify)
+_PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")  # needs no quoting in a URL
+URLSET_TEMPLATE = "sitemaps/urlset.xml"  # Django's elements, written faster (sitemap_xml.py)
 
 
 class FixedPagesSitemap(Sitemap):
@@ -66,52 +70,99 @@ class TechniqueSitemap(Sitemap):
 @dataclass(frozen=True)
 class PlaceEntry:
     path: str
-    lastmod: dt.datetime | None
+    lastmod: dt.datetime | str | None
 
 
-def _place_rows() -> Iterator[tuple[str, str, int, int, dt.datetime | None]]:
-    """(state, UPPER(city), certification bits, expiring bits, last change) for every group
-    of published clinics, from the ``location_place`` index alone."""
-    db = router.db_for_read(Location)
-    table = Location._meta.db_table
-    sql = (
-        f"SELECT state, UPPER(city), certification_bits, expiring_certification_bits, "
-        f"MAX(updated_at) FROM {table} WHERE listed IN (%s) "
-        f"GROUP BY state, UPPER(city), certification_bits, expiring_certification_bits"
-    )
-    connection = connections[db]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [True])
-        for state, city, bits, expiring, last in cursor.fetchall():
-            if isinstance(last, str):  # SQLite returns MAX() of a datetime as text
-                last = dt.datetime.fromisoformat(last)
-                if settings.USE_TZ and last.tzinfo is None:
-                    last = last.replace(tzinfo=dt.UTC)
-            yield state, city, bits, expiring, last
+def _technique_masks() -> list[tuple[str, int]]:
+    """(slug, bits of it and its levels) for every technique."""
+    every = list(Certification.objects.only("id", "slug", "parent_id"))
+    return [
+        (
+            technique.slug,
+            search_index.certification_bits(
+                [technique.id, *(c.id for c in every if c.parent_id == technique.id)]
+            ),
+        )
+        for technique in every
+        if technique.parent_id is None
+    ]
 
 
 @dataclass
 class _City:
-    bits: int = 0
-    lastmod: dt.datetime | None = None
+    techniques: list[str]
+    lastmod: dt.datetime | str | None
 
 
-def _cities() -> dict[tuple[str, str], _City]:
+def _cities(masks: list[tuple[str, int]]) -> dict[tuple[str, str], _City]:
+    """(state, city slug) -> which techniques its published clinics' copied bits hold and
+    when they last changed: one pass over the ``location_place`` index, one row a city."""
+    db = router.db_for_read(Location)
+    table = Location._meta.db_table
+    held = "".join(
+        ", MAX(CASE WHEN ((certification_bits | expiring_certification_bits) & %s) <> 0 "
+        "THEN 1 ELSE 0 END)"
+        for _ in masks
+    )
+    sql = (
+        f"SELECT state, city, MAX(updated_at){held} FROM {table} "
+        f"WHERE listed IN (%s) GROUP BY state, city"
+    )
+    with connections[db].cursor() as cursor:
+        cursor.execute(sql, [*(mask for _, mask in masks), True])
+        rows = cursor.fetchall()
     cities: dict[tuple[str, str], _City] = {}
-    for state, city, bits, expiring, last in _place_rows():
-        slug = slugify(city or "")
+    for state, city, last, *flags in rows:
+        slug = _slugify(city or "")
         if not slug or state.upper() not in places.STATE_NAMES:
             continue
-        entry = cities.setdefault((state.lower(), slug), _City())
-        entry.bits |= bits | expiring
+        # ``last`` stays as the database gives it (SQLite: ISO text, which sorts as the times
+        # do; PostgreSQL: a datetime): url_elements writes either.
+        techniques = [slug_ for (slug_, _), flag in zip(masks, flags, strict=True) if flag]
+        key = (state.lower(), slug)
+        entry = cities.get(key)
+        if entry is None:
+            cities[key] = _City(techniques, last)
+            continue
+        # Another spelling of the same city ("MEMPHIS", "Memphis"): one page for both.
+        entry.techniques = [t for t, _ in masks if t in entry.techniques or t in techniques]
         if last is not None and (entry.lastmod is None or last > entry.lastmod):
             entry.lastmod = last
     return cities
 
 
-class _EntrySitemap(Sitemap):
+def _as_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
+    """A last change as the database gave it (SQLite: UTC text) as an aware datetime."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value
+
+
+class LeanSitemap(Sitemap):
+    """Django's Sitemap, building each URL's entry directly: its generic ``_urls`` looks up
+    four optional attributes per URL, which adds up over 50,000 of them."""
+
     limit = LIMIT
 
+    def _urls(self, page, protocol: str, domain: str) -> list[dict]:
+        prefix = f"{protocol}://{domain}"
+        entries = self.paginator.page(page).object_list
+        urls = [
+            {"location": prefix + self.location(entry), "lastmod": self.lastmod(entry)}
+            for entry in entries
+        ]
+        lastmods = [url["lastmod"] for url in urls]
+        # What the sitemap view sends as Last-Modified.
+        self.latest_lastmod = _as_datetime(max(lastmods)) if lastmods and all(lastmods) else None
+        return urls
+
+    def lastmod(self, entry):
+        return None
+
+
+class _EntrySitemap(LeanSitemap):
     @cached_property
     def entries(self) -> list[PlaceEntry]:
         return []
@@ -126,7 +177,7 @@ class _EntrySitemap(Sitemap):
         return entry.lastmod
 
     def get_latest_lastmod(self) -> dt.datetime | None:
-        return max((e.lastmod for e in self.entries if e.lastmod), default=None)
+        return _as_datetime(max((e.lastmod for e in self.entries if e.lastmod), default=None))
 
 
 class PlaceSitemap(_EntrySitemap):
@@ -136,7 +187,7 @@ class PlaceSitemap(_EntrySitemap):
     def entries(self) -> list[PlaceEntry]:
         return [
             PlaceEntry(f"/{state}/{slug}/", city.lastmod)
-            for (state, slug), city in sorted(_cities().items())
+            for (state, slug), city in sorted(_cities([]).items())
         ]
 
 
@@ -148,17 +199,10 @@ class PlaceTechniqueSitemap(_EntrySitemap):
 
     @cached_property
     def entries(self) -> list[PlaceEntry]:
-        every = list(Certification.objects.only("id", "slug", "parent_id"))
-        masks = []
-        for technique in every:
-            if technique.parent_id is None:
-                ids = [technique.id, *(c.id for c in every if c.parent_id == technique.id)]
-                masks.append((technique.slug, search_index.certification_bits(ids)))
         return [
             PlaceEntry(f"/{state}/{slug}/{technique}/", city.lastmod)
-            for (state, slug), city in sorted(_cities().items())
-            for technique, mask in masks
-            if city.bits & mask
+            for (state, slug), city in sorted(_cities(_technique_masks()).items())
+            for technique in city.techniques
         ]
 
 
@@ -200,7 +244,7 @@ class _IdRangePages:
 @dataclass(frozen=True)
 class ProfileEntry:
     slug: str
-    lastmod: dt.datetime
+    lastmod: dt.datetime | str
 
 
 class _IdRangePage:
@@ -209,32 +253,34 @@ class _IdRangePage:
 
     @cached_property
     def object_list(self) -> list[ProfileEntry]:
-        """The range's published listings, each with the last change to it or its clinics."""
-        in_range = {"pk__gte": self.start, "pk__lt": self.stop}
-        clinics = dict(
-            Location.objects.filter(practitioner_id__gte=self.start, practitioner_id__lt=self.stop)
-            .order_by()
-            .values("practitioner_id")
-            .annotate(last=Max("updated_at"))
-            .values_list("practitioner_id", "last")
+        """The range's published listings, each with the last change to it or its clinics:
+        two range scans, rows read as the database gives them (no ORM per row)."""
+        db = router.db_for_read(Practitioner)
+        clinics_sql = (
+            f"SELECT practitioner_id, MAX(updated_at) FROM {Location._meta.db_table} "
+            f"WHERE practitioner_id >= %s AND practitioner_id < %s GROUP BY practitioner_id"
         )
-        rows = (
-            Practitioner.objects.published()
-            .filter(**in_range)
-            .order_by("pk")
-            .values_list("pk", "slug", "updated_at")
+        listings_sql = (
+            f"SELECT id, slug, updated_at FROM {Practitioner._meta.db_table} "
+            f"WHERE id >= %s AND id < %s AND status = %s ORDER BY id"
         )
+        with connections[db].cursor() as cursor:
+            cursor.execute(clinics_sql, [self.start, self.stop])
+            clinics = dict(cursor.fetchall())
+            cursor.execute(listings_sql, [self.start, self.stop, Practitioner.Status.PUBLISHED])
+            rows = cursor.fetchall()
         entries = []
-        for pk, slug, updated_at in rows.iterator(chunk_size=5000):
-            clinic_change = clinics.get(pk)
-            last = max(updated_at, clinic_change) if clinic_change else updated_at
+        for pk, slug, updated_at in rows:
+            # SQLite gives the column as a datetime and its MAX() as text.
+            last = _as_datetime(updated_at)
+            clinic_change = _as_datetime(clinics.get(pk))
+            if clinic_change is not None and clinic_change > last:
+                last = clinic_change
             entries.append(ProfileEntry(slug, last))
         return entries
 
 
-class ProfileSitemap(Sitemap):
-    limit = LIMIT
-
+class ProfileSitemap(LeanSitemap):
     @cached_property
     def paginator(self) -> _IdRangePages:
         return _IdRangePages(self.limit)
@@ -242,10 +288,22 @@ class ProfileSitemap(Sitemap):
     def items(self):  # pragma: no cover - the paginator above reads the listings
         raise NotImplementedError
 
+    @cached_property
+    def _around_slug(self) -> tuple[str, str]:
+        # reverse() once, not once a URL (it cost more than everything else together).
+        marker = "slug-marker"
+        before, _, after = reverse("practitioners:profile", kwargs={"slug": marker}).rpartition(
+            marker
+        )
+        return before, after
+
     def location(self, entry: ProfileEntry) -> str:
+        if _PLAIN_SLUG.fullmatch(entry.slug):
+            before, after = self._around_slug
+            return f"{before}{entry.slug}{after}"
         return reverse("practitioners:profile", kwargs={"slug": entry.slug})
 
-    def lastmod(self, entry: ProfileEntry) -> dt.datetime:
+    def lastmod(self, entry: ProfileEntry) -> dt.datetime | str:
         return entry.lastmod
 
     def get_latest_lastmod(self) -> dt.datetime | None:
@@ -276,7 +334,7 @@ def sitemap_xml(request: HttpRequest) -> HttpResponse:
         if total <= LIMIT:
             if request.GET.get("p", "1") != "1":
                 raise Http404("The sitemap has one page")
-            return sitemap_views.sitemap(request, sections)
+            return sitemap_views.sitemap(request, sections, template_name=URLSET_TEMPLATE)
     return sitemap_views.index(request, sections, sitemap_url_name="sitemap-section")
 
 
@@ -284,7 +342,9 @@ def sitemap_xml(request: HttpRequest) -> HttpResponse:
 def sitemap_section(request: HttpRequest, section: str) -> HttpResponse:
     if section not in SITEMAPS:
         raise Http404("No such sitemap section")
-    return sitemap_views.sitemap(request, {section: SITEMAPS[section]()}, section=section)
+    return sitemap_views.sitemap(
+        request, {section: SITEMAPS[section]()}, section=section, template_name=URLSET_TEMPLATE
+    )
 
 
 def _has_urls(sitemap: Sitemap) -> bool:
