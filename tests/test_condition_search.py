@@ -123,6 +123,7 @@ def test_free_text_is_resolved_on_the_server_without_javascript(client, near_381
     results = browsing.submit(
         client,
         browsing.form(home, "form.search-form").set("zip", "38117").set("condition", "tenis elbow"),
+        follow=True,
     )
     assert results.status_code == 200
     assert "used for lateral epicondylitis" in browsing.text_of(results, "#results-heading")
