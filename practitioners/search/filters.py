@@ -18,7 +18,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from ..models import Certification, Practitioner
+from .. import conditions
+from ..models import Certification, Condition, Practitioner
 from . import geo
 from .params import SearchParams, certification_groups
 from .query import choice_rows
@@ -69,7 +70,33 @@ class SearchForm(forms.Form):
                 self.add_error("lon", "Give a longitude with the latitude.")
             else:
                 self.origin = geo.origin_from_coordinates(float(lat), float(lon))
+        self._clean_condition(cleaned.get("condition"))
         return cleaned
+
+    def _clean_condition(self, text: str | None) -> None:
+        """A slug, name or synonym is that condition; other free text resolves when it is
+        clear, and lists the conditions it could mean (``condition_candidates``) when not."""
+        self.condition: Condition | None = None
+        self.condition_candidates: list[Condition] = []
+        if not text:
+            return
+        resolution = conditions.resolve(text)
+        if resolution.condition is not None:
+            if not resolution.condition.links.exists():
+                self.add_error(
+                    "condition", f"No technique is listed for {resolution.condition.name} yet."
+                )
+                return
+            self.condition = resolution.condition
+        elif resolution.is_ambiguous:
+            self.condition_candidates = resolution.candidates
+            self.add_error("condition", f'"{text}" could be several conditions: pick one.')
+        else:
+            self.add_error(
+                "condition",
+                f'We do not know a condition called "{text}". Try other words, or pick one '
+                "from the list of conditions.",
+            )
 
 
 class RadiusField(forms.DecimalField):
@@ -147,6 +174,7 @@ class PractitionerFilter(django_filters.FilterSet):
     accepting_new_patients = _yes_no("Accepting new patients")
     telehealth = _yes_no("Offers telehealth")
     q = django_filters.CharFilter(label="Name", max_length=100, strip=True)
+    condition = django_filters.CharFilter(label="What's bothering you?", max_length=100, strip=True)
 
     class Meta:
         model = Practitioner
@@ -208,8 +236,27 @@ class PractitionerFilter(django_filters.FilterSet):
             else float(settings.SEARCH_DEFAULT_RADIUS_MI),
             certifications=certification_groups(requested, self.every_certification),
             match="any" if cleaned.get("match") == "any" else "all",
+            condition_techniques=certification_groups(
+                self.condition_techniques, self.every_certification
+            ),
             profession_id=profession_ids.get(cleaned.get("profession") or ""),
             accepting_new_patients=yes_no.get(cleaned.get("accepting_new_patients") or ""),
             telehealth=yes_no.get(cleaned.get("telehealth") or ""),
             name=cleaned.get("q") or "",
         )
+
+    @property
+    def searched_condition(self) -> Condition | None:
+        """The condition the search is for (the ``condition`` filter resolved), if any."""
+        return getattr(self.form, "condition", None)
+
+    @property
+    def condition_candidates(self) -> list[Condition]:
+        return getattr(self.form, "condition_candidates", [])
+
+    @cached_property
+    def condition_techniques(self) -> list[Certification]:
+        """The techniques listed for the condition searched for (none without one)."""
+        if self.searched_condition is None:
+            return []
+        return conditions.techniques_for(self.searched_condition, self.every_certification)

@@ -74,6 +74,9 @@ class SearchParams:
     radius_mi: float = field(default_factory=lambda: float(settings.SEARCH_DEFAULT_RADIUS_MI))
     certifications: tuple[CertificationGroup, ...] = ()
     match: MatchMode = "all"
+    # The techniques listed for the condition searched for, each with its levels: one more
+    # requirement, "any of them" (with match=any, any of them or of the ticked ones).
+    condition_techniques: tuple[CertificationGroup, ...] = ()
     profession_id: int | None = None
     accepting_new_patients: bool | None = None
     telehealth: bool | None = None
@@ -81,16 +84,18 @@ class SearchParams:
 
     @property
     def required_groups(self) -> tuple[CertificationGroup, ...]:
-        """The groups a practitioner must each satisfy: every group for "all", for "any" one
-        group of all their ids together."""
-        if self.match == "all" or len(self.certifications) < 2:
-            return self.certifications
-        ids = tuple(sorted({i for group in self.certifications for i in group.ids}))
-        return (
-            CertificationGroup(
-                slug="",
-                name="",
-                ids=ids,
-                exact=all(group.exact for group in self.certifications),
-            ),
-        )
+        """The groups a practitioner must each satisfy: for "all" every ticked group and one
+        group of the condition's techniques; for "any" one group of all their ids together."""
+        if self.match == "any":
+            return _merged(self.certifications + self.condition_techniques)
+        return self.certifications + _merged(self.condition_techniques)
+
+
+def _merged(groups: tuple[CertificationGroup, ...]) -> tuple[CertificationGroup, ...]:
+    """One group satisfied by any id of ``groups`` (no group for none, the same for one)."""
+    if len(groups) < 2:
+        return groups
+    ids = tuple(sorted({i for group in groups for i in group.ids}))
+    return (
+        CertificationGroup(slug="", name="", ids=ids, exact=all(group.exact for group in groups)),
+    )
