@@ -203,7 +203,6 @@ def main() -> None:
     response, upload_s = timed(lambda: client.post(page, {"file": upload}))
     assert response.status_code == 302, response.content[:500]
     job_url = response["Location"]
-    del content, upload
 
     def watch(stop: threading.Event, samples: list) -> None:
         while not stop.wait(1.0):
