@@ -87,6 +87,9 @@ def start_job(
         for chunk in upload.chunks():
             size += len(chunk)
             out.write(chunk)
+    # The total the page shows from the start ("0 of 160,000 rows read"); the preview's exact
+    # count replaces it.
+    rows_total = count_lines(folder / stored_name)
     job = ImportJob.objects.create(
         file_name=Path(upload.name or "upload.csv").name[:255],
         stored_name=stored_name,
@@ -95,6 +98,7 @@ def start_job(
         expires_at=timezone.now() + dt.timedelta(hours=settings.IMPORT_EXPIRY_HOURS),
         state=ImportJob.State.PREVIEWING,
         skip_bad_rows=skip_bad_rows,
+        rows_total=rows_total,
     )
     _enqueue(job, "preview")
     return job
