@@ -284,3 +284,16 @@ def test_a_task_that_crashes_stops_the_job_with_a_message(staff_client, monkeypa
         page, "import-verdict"
     )
     assert "disk on fire" not in page.content.decode()
+
+
+def test_the_import_pages_run_a_fixed_number_of_queries(
+    staff_client, django_assert_max_num_queries
+):
+    bad = [row(f"b{n}", "Bad", profession="wizard") for n in range(30)]
+    for _ in range(3):
+        upload(staff_client, csv_bytes(row("a1", "First"), *bad))
+    job = ImportJob.objects.first()
+    with django_assert_max_num_queries(8):
+        assert staff_client.get(f"{IMPORT_PAGE}{job.pk}/").status_code == 200
+    with django_assert_max_num_queries(8):
+        assert staff_client.get(IMPORT_PAGE).status_code == 200
