@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import curation, ratelimit
+from . import curation, ratelimit, seo
 from .forms import ListingSubmissionForms, ReportForm
 from .models import Location, Practitioner
 from .search.filters import PractitionerFilter
@@ -28,8 +28,30 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _filled_in(params: QueryDict) -> QueryDict | None:
+    """The search with only what was filled in, or None when it already is: a browser sends
+    every field, empty ones too (``near=&profession=&q=``), and "all of them" without a
+    certification says nothing. People share these URLs."""
+    certifications = [value for value in params.getlist("certification") if value.strip()]
+    filled = QueryDict(mutable=True)
+    for key, values in params.lists():
+        if key == "match" and not certifications and set(values) <= {"all", "any"}:
+            continue  # a bad value stays, so that the page says what is wrong with it
+        filled.setlist(key, [value for value in values if value.strip()])
+    filled = QueryDict(filled.urlencode(), mutable=False)  # drops keys left without a value
+    if sorted(filled.lists()) == sorted(params.lists()):
+        return None
+    return filled
+
+
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
+    # Without JavaScript (static/js/search-form.js leaves empty fields out), the clean URL is
+    # one redirect away, so the address bar and a shared link show only the search itself.
+    filled = _filled_in(request.GET)
+    if filled is not None:
+        query = filled.urlencode()
+        return redirect(f"{request.path}?{query}" if query else request.path)
     filterset = _search_filterset(request)
     context = {"filterset": filterset, "radius_choices": settings.SEARCH_RADIUS_CHOICES_MI}
     if not filterset.form.is_bound:
@@ -59,12 +81,31 @@ def profile(request: HttpRequest, slug: str) -> HttpResponse:
             "practitioner": practitioner,
             "locations": locations,
             "preview": not practitioner.is_public,
+            "summary": profile_summary(practitioner, locations),
+            "canonical_url": seo.canonical_url(request, keep=()),
         },
     )
     if not practitioner.is_public:
         response["Cache-Control"] = "private, no-store"
         response["X-Robots-Tag"] = "noindex"
     return response
+
+
+def profile_summary(practitioner: Practitioner, locations: list[Location]) -> str:
+    """One sentence for the meta description and the link preview (Open Graph):
+    "Chiropractor in Memphis, TN. Certified in ART Spine and Graston Technique M2."."""
+    what = practitioner.profession.name if practitioner.profession else "Practitioner"
+    places = list(dict.fromkeys(f"{loc.city}, {loc.state}" for loc in locations))
+    sentence = f"{what} in {' and '.join(places[:2])}." if places else f"{what}."
+    current = [
+        record.certification.name
+        for record in practitioner.certification_records.all()
+        if record.is_current()
+    ]
+    if current:
+        listed = ", ".join(current[:-1]) + " and " + current[-1] if len(current) > 1 else current[0]
+        sentence += f" Certified in {listed}."
+    return sentence
 
 
 # --- Public curation forms: "List your practice" and "Report a problem" ---------------------

@@ -109,7 +109,9 @@ class ImportReport:
     # import inserts them in id order, so a range finds them without holding a million ids).
     pending_geocode_count: int = 0
     pending_geocode_range: tuple[int, int] | None = None
-    geocoding: object = None  # geocoding.GeocodeSummary, once new addresses were geocoded
+    # geocoding.GeocodeSummary when the new addresses were geocoded at once (the immediate task
+    # backend); None when the tasks run in the background (or there was nothing to geocode).
+    geocoding: object = None
 
     MAX_LISTED_ERRORS = 1000
 
@@ -315,6 +317,15 @@ def _new_location(practitioner_id: int, record: LocationRecord, source: str) -> 
     return location
 
 
+def _by_external_id(external_ids: list[str]):
+    # Restating the unique index's condition (external_id <> '') lets the database use that
+    # partial index for a long IN list; without it every batch scanned the whole table, so a
+    # streamed import slowed down as it grew.
+    return (
+        Practitioner.objects.exclude(external_id="").filter(external_id__in=external_ids).order_by()
+    )
+
+
 def _differences(practitioner: Practitioner, values: dict) -> list[str]:
     return [f for f in PRACTITIONER_FIELDS if getattr(practitioner, f) != values[f]]
 
@@ -335,9 +346,7 @@ def write_records(
     progress = progress or (lambda n: None)
     existing: dict[str, Practitioner] = {}
     for chunk in chunks(list(records), 5000):
-        existing.update(
-            (p.external_id, p) for p in Practitioner.objects.filter(external_id__in=chunk)
-        )
+        existing.update((p.external_id, p) for p in _by_external_id(chunk))
 
     for external_id, record in list(records.items()):
         if record.first_line is None or external_id not in existing:

@@ -479,13 +479,13 @@ def _import(
         # Geocoding tasks after the commit, so the import never waits on the provider. The
         # immediate backend (development) runs them now and the report says how they went;
         # with a worker they run in the background and the clinics wait at their ZIP centroid.
-        # The new ids are one range (bulk insert).
-        pending = Location.objects.filter(
+        # The new clinics are one id range (bulk inserts in one transaction).
+        waiting = Location.objects.filter(
             pk__range=report.pending_geocode_range,
             geocode_status=Location.GeocodeStatus.PENDING,
         ).values_list("pk", flat=True)
         report.geocoding = tasks.summary_of(
-            tasks.geocode_in_background(location_ids=pending.iterator(chunk_size=10_000))
+            tasks.geocode_in_background(location_ids=waiting.iterator(chunk_size=10_000))
         )
     return report
 

@@ -92,6 +92,6 @@ class Command(BaseCommand):
         queued = report.written and not options["no_geocode"] and report.pending_geocode_count
         if report.geocoding is None and queued and verbosity >= 1:
             self.stdout.write(
-                f"Geocoding {report.pending_geocode_count:,} new clinic(s) in the background "
+                f"Geocoding {report.pending_geocode_count} new clinic(s) in the background "
                 "(they are at their ZIP centroid until then)."
             )
