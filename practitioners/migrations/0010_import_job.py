@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("practitioners", "0008_listing_merge_and_admin_names"),
+        ("practitioners", "0012_seed_conditions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
