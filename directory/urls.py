@@ -11,6 +11,7 @@ admin.site.__class__ = StaffAdminSite
 
 urlpatterns = [
     path("", include("practitioners.urls")),
+    path("accounts/", include("allauth.urls")),
     path("api/practitioners/", api.PractitionerList.as_view(), name="api-practitioners"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("healthz", health.healthz, name="healthz"),

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("practitioners", "0012_seed_conditions"),
+        ("practitioners", "0015_claimed_listings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
