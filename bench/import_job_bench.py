@@ -154,6 +154,7 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         "IMPORT_UPLOAD_DIR": str(OUT / "import-job-uploads"),
         "IMPORT_MAX_UPLOAD_MB": "100",
+        "STATIC_ROOT": str(OUT / "import-job-static"),
     }
     env.setdefault("DATABASE_URL", f"sqlite:///{sqlite}")
     os.environ.update(env)
@@ -182,6 +183,10 @@ def main() -> None:
         subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {name}"], check=True)
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
+    # Production settings serve collectstatic's manifest; the admin pages need it.
+    subprocess.run(
+        [*manage, "collectstatic", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True
+    )
 
     import django
 
