@@ -860,6 +860,52 @@ class ConditionTechnique(models.Model):
             )
 
 
+class ImportJob(models.Model):
+    """One CSV file uploaded in the admin, previewed and imported by tasks (practitioners/
+    imports.py). The file itself is kept in ``IMPORT_UPLOAD_DIR`` under ``stored_name`` until the
+    job expires; the row holds the progress the admin page shows and the reports."""
+
+    class State(models.TextChoices):
+        PREVIEWING = "previewing", "checking the file"
+        PREVIEWED = "previewed", "checked, waiting for confirmation"
+        IMPORTING = "importing", "importing"
+        IMPORTED = "imported", "imported"
+        FAILED = "failed", "stopped by an error"
+
+    RUNNING = (State.PREVIEWING, State.IMPORTING)
+
+    file_name = models.CharField(max_length=255)
+    stored_name = models.CharField(max_length=100, unique=True)
+    size_bytes = models.BigIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField(db_index=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PREVIEWING)
+    skip_bad_rows = models.BooleanField(default=False)
+    rows_total = models.IntegerField(null=True, blank=True)
+    rows_read = models.IntegerField(default=0)
+    errors_count = models.IntegerField(default=0)
+    # The dry run's and the import's reports: counts, the summary line, the first bad rows.
+    preview = models.JSONField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    # A problem with the file as a whole, or what stopped a task.
+    message = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_state_display()})"
+
+    @property
+    def is_running(self) -> bool:
+        return self.state in self.RUNNING
+
+
 # The owner side of the data (claims, requests, evidence, reminders) has its own module.
 from .ownership import (  # noqa: E402, F401
     CertificationEvidence,
