@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -19,9 +20,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import connections, models
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.expressions import Col, RawSQL
-from django.db.models.functions import Upper
 from django.db.models.lookups import Exact
 from django.db.models.sql.where import WhereNode
 from django.urls import reverse
@@ -495,6 +495,13 @@ def same_clinic_key(address_line1: str, postal_code: str) -> tuple[str, str]:
 _NOT_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
 
 
+def new_external_id() -> str:
+    """Every listing has a stable external id from the moment it is created (the public form,
+    the admin, the NPI registry import; a CSV gives its own), so an export imported back finds
+    it instead of creating a second listing. 64 random bits: no clash in any directory's life."""
+    return f"pl-{uuid.uuid4().hex[:16]}"
+
+
 class RecordSource(models.TextChoices):
     """Where a listing or a clinic came from (shared by practitioners and locations)."""
 
@@ -503,6 +510,7 @@ class RecordSource(models.TextChoices):
     NPPES = "nppes", "NPI registry (NPPES)"
     SUBMISSION = "submission", "Public submission"
     DEMO = "demo", "Demo data"
+    OWNER = "owner", "Listing owner"
 
 
 class Practitioner(models.Model):
@@ -530,7 +538,12 @@ class Practitioner(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     status_reason = models.CharField(max_length=200, blank=True)
     slug = models.SlugField(max_length=220, unique=True)
-    external_id = models.CharField(max_length=100, blank=True, default="")
+    external_id = models.CharField(
+        max_length=100,
+        blank=True,
+        default=new_external_id,
+        help_text="The listing's id in CSV files: an export imported back updates this listing.",
+    )
     npi = models.CharField("NPI", max_length=10, blank=True, default="", validators=[validate_npi])
     source = models.CharField(max_length=12, choices=Source.choices, default=Source.STAFF)
     source_updated_on = models.DateField(
@@ -546,6 +559,26 @@ class Practitioner(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Claiming (curation/claims.py): at most one owner, who keeps the listing current.
+    claimed_by = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_listing",
+        help_text="The practitioner's own account; set only by an approved claim.",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    owner_confirmed_on = models.DateField("confirmed by the practitioner on", null=True, blank=True)
+    # The later of the owner's confirmation and staff's last verification: a listing confirmed
+    # longer ago than LISTING_STALE_AFTER_DAYS shows "may be out of date" (ownership.py).
+    last_confirmed_on = models.DateField(null=True, blank=True, editable=False)
+    licences = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Licence numbers and states from the NPI registry: [{"number": ..., '
+        '"state": "TN"}]; a claim by licence is checked against them.',
+    )
 
     certifications = models.ManyToManyField(
         Certification, through="PractitionerCertification", related_name="practitioners"
@@ -571,12 +604,31 @@ class Practitioner(models.Model):
     def __str__(self) -> str:
         return f"{self.name}, {self.credentials}" if self.credentials else self.name
 
+    def save(self, *args, **kwargs) -> None:
+        if not self.external_id:  # cleared in the admin: a listing keeps having one
+            self.external_id = new_external_id()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "external_id"}
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("practitioners:profile", kwargs={"slug": self.slug})
 
     @property
     def is_public(self) -> bool:
         return self.status == self.Status.PUBLISHED
+
+    @property
+    def may_be_out_of_date(self) -> bool:
+        """Neither confirmed by its owner nor verified by staff within LISTING_STALE_AFTER_DAYS
+        (the same rule as ``ownership.stale_listing_q``, which the staff queue uses)."""
+        from .ownership import stale_before
+
+        cutoff = stale_before()
+        if self.last_confirmed_on is not None:
+            return self.last_confirmed_on < cutoff
+        created = self.created_at
+        return created is not None and timezone.localdate(created) < cutoff
 
 
 def verification_stale_before(on: dt.date) -> dt.date:
@@ -641,6 +693,8 @@ class PractitionerCertification(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     verification_source = models.CharField(max_length=200, blank=True)
+    # Added by the listing's owner: shown as "self-reported" until staff verify it.
+    self_reported = models.BooleanField(default=False)
 
     history = HistoricalRecords()
     objects = PractitionerCertificationQuerySet.as_manager()
@@ -771,13 +825,17 @@ class Location(models.Model):
             # The place pages and their sitemap section: which cities of a state have a
             # published clinic, with what techniques (the copied bits) and when they last
             # changed, all read from this index alone (places.py).
+            # Plain columns, not UPPER(city): SQLite reads an expression from the table, not
+            # the index, which made the sitemap's pass over a million clinics random reads.
             models.Index(
-                F("listed"),
-                F("state"),
-                Upper("city"),
-                F("certification_bits"),
-                F("expiring_certification_bits"),
-                F("updated_at"),
+                fields=[
+                    "listed",
+                    "state",
+                    "city",
+                    "certification_bits",
+                    "expiring_certification_bits",
+                    "updated_at",
+                ],
                 name="location_place",
             ),
         ]
@@ -995,3 +1053,12 @@ class ConditionTechnique(models.Model):
             raise ValidationError(
                 {"certification": "Choose the technique, not one of its levels: levels count."}
             )
+
+
+# The owner side of the data (claims, requests, evidence, reminders) has its own module.
+from .ownership import (  # noqa: E402, F401
+    CertificationEvidence,
+    ConfirmationReminder,
+    ListingClaim,
+    OwnerRequest,
+)

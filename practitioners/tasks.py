@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives, send_mail
 from django.db import transaction
 from django.utils import timezone
 from django_tasks import TaskResult, task, task_backends
@@ -165,6 +165,38 @@ def send_staff_email(subject: str, body: str, attempt: int = 1) -> int:
         if _again(send_staff_email, attempt, subject, body) is not None:
             logger.warning("Staff mail %r not sent (%s); will retry", subject, error)
             return 0
+        raise
+
+
+@task()
+def send_email(
+    subject: str,
+    body: str,
+    to: list[str],
+    html_body: str = "",
+    from_email: str = "",
+    headers: dict[str, str] | None = None,
+    attempt: int = 1,
+) -> int:
+    """Mail one message to ``to`` (a practitioner's code, a claim decision, a reminder): like
+    :func:`send_staff_email`, a mail server that is down delays it and never loses it."""
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=body,
+        from_email=from_email or None,
+        to=to,
+        headers=headers or None,
+    )
+    if html_body:
+        message.attach_alternative(html_body, "text/html")
+    try:
+        return message.send()
+    except (OSError, smtplib.SMTPException) as error:
+        again = _again(send_email, attempt, subject, body, to, html_body, from_email, headers)
+        if again is not None:
+            logger.warning("Mail %r to %s not sent (%s); will retry", subject, to, error)
+            return 0
+        logger.error("could not send %r to %s (%s)", subject, to, error)
         raise
 
 

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import curation, ratelimit, seo
+from . import conditions, curation, ratelimit, seo
 from .forms import ListingSubmissionForms, ReportForm
 from .models import Location, Practitioner
 from .search.filters import PractitionerFilter
@@ -62,6 +62,10 @@ def search(request: HttpRequest) -> HttpResponse:
     context["results"] = run_search(filterset, request.GET.get("page"))
     # Each profile link carries this search, so the profile can link back to this very page.
     context["back"] = request.GET.urlencode()
+    if filterset.searched_condition is not None:
+        context["condition"] = filterset.searched_condition
+        context["condition_in_sentence"] = conditions.in_sentence(filterset.searched_condition.name)
+        context["condition_phrase"] = conditions.techniques_phrase(filterset.condition_techniques)
     params = request.GET.copy()
     params.pop("page", None)
     context["query_without_page"] = params.urlencode()

@@ -15,7 +15,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import QuerySet
 
-from ..models import Certification, Practitioner, Profession
+from .. import conditions
+from ..models import Certification, Condition, Practitioner, Profession
 from . import geo
 
 BOOLEAN_CHOICES = (("true", "Yes"), ("false", "No"))
@@ -64,7 +65,33 @@ class SearchForm(forms.Form):
                 self.add_error("lon", "Give a longitude with the latitude.")
             else:
                 self.origin = geo.origin_from_coordinates(float(lat), float(lon))
+        self._clean_condition(cleaned.get("condition"))
         return cleaned
+
+    def _clean_condition(self, text: str | None) -> None:
+        """A slug, name or synonym is that condition; other free text resolves when it is
+        clear, and lists the conditions it could mean (``condition_candidates``) when not."""
+        self.condition: Condition | None = None
+        self.condition_candidates: list[Condition] = []
+        if not text:
+            return
+        resolution = conditions.resolve(text)
+        if resolution.condition is not None:
+            if not resolution.condition.links.exists():
+                self.add_error(
+                    "condition", f"No technique is listed for {resolution.condition.name} yet."
+                )
+                return
+            self.condition = resolution.condition
+        elif resolution.is_ambiguous:
+            self.condition_candidates = resolution.candidates
+            self.add_error("condition", f'"{text}" could be several conditions: pick one.')
+        else:
+            self.add_error(
+                "condition",
+                f'We do not know a condition called "{text}". Try other words, or pick one '
+                "from the list of conditions.",
+            )
 
 
 class RadiusField(forms.DecimalField):
@@ -154,6 +181,9 @@ class PractitionerFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         label="Name", field_name="name", lookup_expr="icontains", max_length=100, strip=True
     )
+    condition = django_filters.CharFilter(
+        label="What's bothering you?", method="filter_nothing", max_length=100, strip=True
+    )
 
     class Meta:
         model = Practitioner
@@ -211,15 +241,38 @@ class PractitionerFilter(django_filters.FilterSet):
         by_slug = {cert.slug: cert for cert in self.every_certification}
         return [by_slug[slug] for slug in dict.fromkeys(slugs) if slug in by_slug]
 
+    @property
+    def searched_condition(self) -> Condition | None:
+        """The condition the search is for (the ``condition`` filter resolved), if any."""
+        return getattr(self.form, "condition", None)
+
+    @property
+    def condition_candidates(self) -> list[Condition]:
+        return getattr(self.form, "condition_candidates", [])
+
+    @cached_property
+    def condition_techniques(self) -> list[Certification]:
+        """The techniques listed for the condition searched for (none without one)."""
+        if self.searched_condition is None:
+            return []
+        return conditions.techniques_for(self.searched_condition, self.every_certification)
+
     def filter_without_origin(self, queryset: QuerySet) -> QuerySet:
-        """Every filter but distance: what "the nearest match is N miles away" searches."""
-        return (
-            super()
-            .filter_queryset(queryset)
-            .holding(
-                self.certifications, self.match_mode, every_certification=self.every_certification
-            )
-        )
+        """Every filter but distance: what "the nearest match is N miles away" searches.
+
+        A condition counts as one more ticked certification, "any of its techniques", under
+        the usual rule: with match=all a practitioner needs one of them and every ticked one;
+        with match=any, any one of all of them."""
+        queryset = super().filter_queryset(queryset)
+        every = self.every_certification
+        techniques = self.condition_techniques
+        if techniques and self.match_mode == "any":
+            wanted = list({c.pk: c for c in [*self.certifications, *techniques]}.values())
+            return queryset.holding(wanted, "any", every_certification=every)
+        queryset = queryset.holding(self.certifications, self.match_mode, every_certification=every)
+        if techniques:
+            queryset = queryset.holding(techniques, "any", every_certification=every)
+        return queryset
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = self.filter_without_origin(queryset)
