@@ -19,7 +19,8 @@ from rest_framework.views import APIView
 from . import conditions
 from .models import Location, Practitioner
 from .search.filters import PractitionerFilter
-from .search.query import run_search
+from .search.query import search_practitioners
+from .search.results import CLINIC_FIELDS
 
 MAX_PAGE_SIZE = 100
 _PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
@@ -37,33 +38,21 @@ class LocationSerializer(serializers.ModelSerializer):
     def to_representation(self, location: Location) -> dict:
         # What DRF's fields give for these columns (None stays None), without its per-field
         # machinery: a page has up to 100 rows. tests/test_api.py compares the two.
-        return {
-            "name": _text(location.name),
-            "address_line1": _text(location.address_line1),
-            "address_line2": _text(location.address_line2),
-            "city": _text(location.city),
-            "state": _text(location.state),
-            "postal_code": _text(location.postal_code),
-            "phone": _text(location.phone),
-            "latitude": _number(location.latitude),
-            "longitude": _number(location.longitude),
-            "precision": location.precision,
-        }
+        return {name: convert(getattr(location, name)) for name, convert in _CLINIC_VALUES}
 
     class Meta:
         model = Location
-        fields = [
-            "name",
-            "address_line1",
-            "address_line2",
-            "city",
-            "state",
-            "postal_code",
-            "phone",
-            "latitude",
-            "longitude",
-            "precision",
-        ]
+        fields = list(CLINIC_FIELDS)  # what a result row shows (search/results.py)
+
+
+def _clinic_value(name: str):
+    field = Location._meta.get_field(name)
+    if field.choices:
+        return lambda value: value
+    return _number if field.get_internal_type() == "FloatField" else _text
+
+
+_CLINIC_VALUES = [(name, _clinic_value(name)) for name in CLINIC_FIELDS]
 
 
 class PractitionerResultSerializer(serializers.ModelSerializer):
@@ -206,15 +195,15 @@ class PractitionerList(APIView):
         responses={200: SearchResponseSerializer},
     )
     def get(self, request: Request) -> Response:
-        filterset = PractitionerFilter(
-            request.query_params, queryset=Practitioner.objects.published()
-        )
+        filterset = PractitionerFilter(request.query_params)
         if not filterset.is_valid():
             raise ValidationError(filterset.errors)
         page_size = _page_size(request)
         page_number = request.query_params.get("page") or 1
         try:
-            results = run_search(filterset, page_number, per_page=page_size, strict=True)
+            results = search_practitioners(
+                filterset.params, page=page_number, per_page=page_size, strict=True
+            )
         except InvalidPage as error:
             raise NotFound({"page": [str(error)]}) from error
         page = results.page
