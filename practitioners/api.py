@@ -33,6 +33,9 @@ def _number(value: object) -> float | None:
 
 
 class LocationSerializer(serializers.ModelSerializer):
+    temporarily_closed_until = serializers.SerializerMethodField()
+    hours_today = serializers.SerializerMethodField()
+
     def to_representation(self, location: Location) -> dict:
         # What DRF's fields give for these columns (None stays None), without its per-field
         # machinery: a page has up to 100 rows. tests/test_api.py compares the two.
@@ -47,7 +50,23 @@ class LocationSerializer(serializers.ModelSerializer):
             "latitude": _number(location.latitude),
             "longitude": _number(location.longitude),
             "precision": location.precision,
+            "wheelchair_entrance": bool(location.wheelchair_entrance),
+            "accessible_restroom": bool(location.accessible_restroom),
+            "parking": bool(location.parking),
+            "public_transit": bool(location.public_transit),
+            "temporarily_closed_until": self.get_temporarily_closed_until(location),
+            "hours_today": self.get_hours_today(location),
         }
+
+    def get_temporarily_closed_until(self, location: Location) -> str | None:
+        hours = getattr(location, "hours_today", None)
+        closed = hours.closed_until if hours is not None else None
+        return None if closed is None else closed.isoformat()
+
+    def get_hours_today(self, location: Location) -> str | None:
+        """ "Open today 8:00-18:00", "Closed today", or None when the clinic lists no hours."""
+        hours = getattr(location, "hours_today", None)
+        return (hours.text or None) if hours is not None else None
 
     class Meta:
         model = Location
@@ -62,6 +81,12 @@ class LocationSerializer(serializers.ModelSerializer):
             "latitude",
             "longitude",
             "precision",
+            "wheelchair_entrance",
+            "accessible_restroom",
+            "parking",
+            "public_transit",
+            "temporarily_closed_until",
+            "hours_today",
         ]
 
 
@@ -72,6 +97,8 @@ class PractitionerResultSerializer(serializers.ModelSerializer):
     location = LocationSerializer(source="nearest_location", read_only=True, allow_null=True)
     url = serializers.SerializerMethodField()
     npi = serializers.SerializerMethodField()
+    languages = serializers.SerializerMethodField()
+    insurance = serializers.SerializerMethodField()
 
     class Meta:
         model = Practitioner
@@ -84,7 +111,15 @@ class PractitionerResultSerializer(serializers.ModelSerializer):
             "profession",
             "certifications",
             "accepting_new_patients",
+            "new_patients",
             "telehealth",
+            "languages",
+            "insurance",
+            "self_pay",
+            "self_pay_min",
+            "self_pay_max",
+            "sliding_scale",
+            "hsa_fsa",
             "distance_mi",
             "location",
             "url",
@@ -105,7 +140,15 @@ class PractitionerResultSerializer(serializers.ModelSerializer):
             "profession": None if profession is None else profession.slug,
             "certifications": self.get_certifications(practitioner),
             "accepting_new_patients": bool(practitioner.accepting_new_patients),
+            "new_patients": practitioner.new_patients,
             "telehealth": bool(practitioner.telehealth),
+            "languages": self.get_languages(practitioner),
+            "insurance": self.get_insurance(practitioner),
+            "self_pay": bool(practitioner.self_pay),
+            "self_pay_min": practitioner.self_pay_min,
+            "self_pay_max": practitioner.self_pay_max,
+            "sliding_scale": bool(practitioner.sliding_scale),
+            "hsa_fsa": bool(practitioner.hsa_fsa),
             "distance_mi": self.get_distance_mi(practitioner),
             "location": None if location is None else self._location.to_representation(location),
             "url": self.get_url(practitioner),
@@ -119,6 +162,14 @@ class PractitionerResultSerializer(serializers.ModelSerializer):
         return [
             record.certification.slug for record in practitioner.certificates if record.is_current()
         ]
+
+    def get_languages(self, practitioner: Practitioner) -> list[str]:
+        """ISO 639 codes of the languages spoken at the practice."""
+        return [language.code for language in getattr(practitioner, "language_list", [])]
+
+    def get_insurance(self, practitioner: Practitioner) -> list[str]:
+        """Slugs of the payers accepted (the ``insurance`` parameter's values)."""
+        return [payer.slug for payer in getattr(practitioner, "payer_list", [])]
 
     def get_distance_mi(self, practitioner: Practitioner) -> float | None:
         distance = getattr(practitioner, "distance_mi", None)

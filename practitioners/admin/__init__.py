@@ -5,6 +5,13 @@ One module per area. Every write with a rule goes through :mod:`practitioners.cu
 pages, filters and actions. Importing the package registers every model admin.
 """
 
-from . import certifications, locations, practitioners, reference, reports
+from . import certifications, locations, practice, practitioners, reference, reports
 
-__all__ = ["certifications", "locations", "practitioners", "reference", "reports"]
+__all__ = [
+    "certifications",
+    "locations",
+    "practice",
+    "practitioners",
+    "reference",
+    "reports",
+]

@@ -14,6 +14,31 @@ from ..models import (
 from ..search import geo
 from .common import ADDRESS_FIELDS
 
+# The fields of practice.PracticeDetails and practice.ClinicAccess the admin edits.
+PRACTICE_FIELDS = [
+    "new_patients",
+    "new_patients_checked_on",
+    "languages",
+    "languages_checked_on",
+    "payers",
+    "self_pay",
+    "self_pay_min",
+    "self_pay_max",
+    "sliding_scale",
+    "hsa_fsa",
+    "payment_checked_on",
+    "gender",
+]
+CLINIC_ACCESS_FIELDS = [
+    "wheelchair_entrance",
+    "accessible_restroom",
+    "parking",
+    "public_transit",
+    "accessibility_checked_on",
+    "reopens_on",
+    "hours_checked_on",
+]
+
 
 def https_formfield(field: models.Field, **kwargs) -> forms.Field | None:
     if isinstance(field, models.URLField):
@@ -38,10 +63,10 @@ class PractitionerAdminForm(forms.ModelForm):
             "phone",
             "email",
             "website",
-            "accepting_new_patients",
             "telehealth",
             "bio",
             "external_id",
+            *PRACTICE_FIELDS,
         ]
 
 
@@ -59,6 +84,7 @@ class LocationAdminForm(forms.ModelForm):
             "phone",
             "latitude",
             "longitude",
+            *CLINIC_ACCESS_FIELDS,
         ]
 
     def save(self, commit: bool = True) -> Location:

@@ -33,6 +33,7 @@ from ..models import (
     listing_slug_base,
     npi_check_digit_ok,
 )
+from ..practice import NewPatients
 from ..search import geo
 from ..search import index as search_index
 
@@ -77,7 +78,7 @@ PRACTITIONER_FIELDS = [
     "phone",
     "website",
     "email",
-    "accepting_new_patients",
+    "new_patients",
     "telehealth",
     "status",
     "npi",
@@ -291,7 +292,7 @@ class RowParser:
             "phone": get.get("phone", ""),
             "website": website,
             "email": email,
-            "accepting_new_patients": accepting,
+            "new_patients": NewPatients.ACCEPTING if accepting else NewPatients.NOT_ACCEPTING,
             "telehealth": telehealth,
             "status": status,
             "npi": npi,

@@ -12,6 +12,7 @@ from django.db import transaction
 from ..models import Practitioner, PractitionerCertification
 from ..search import geo
 from .csv import COLUMNS, ImportReport, import_practitioners
+from .demo_practice import fill_practice_details
 
 # Metro ZIPs the demo spreads across, with how many listings each gets. Memphis first: the
 # directory's founding question is ART + Graston near 38117.
@@ -223,4 +224,5 @@ def seed_demo() -> ImportReport:
             PractitionerCertification.objects.bulk_update(
                 records, ["verified_on", "verification_source", "earned_on", "expires_on"]
             )
+        fill_practice_details()
     return report

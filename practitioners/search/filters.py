@@ -13,9 +13,10 @@ import django_filters
 from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from ..models import Certification, Practitioner, Profession
+from ..practice import NewPatients
 from . import geo
 
 BOOLEAN_CHOICES = (("true", "Yes"), ("false", "No"))
@@ -119,7 +120,7 @@ class PractitionerFilter(django_filters.FilterSet):
     accepting_new_patients = django_filters.ChoiceFilter(
         label="Accepting new patients",
         choices=BOOLEAN_CHOICES,
-        method="filter_boolean",
+        method="filter_accepting",
         error_messages={"invalid_choice": "Use true or false."},
     )
     telehealth = django_filters.ChoiceFilter(
@@ -162,6 +163,12 @@ class PractitionerFilter(django_filters.FilterSet):
 
     def filter_boolean(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(**{name: value == "true"})
+
+    def filter_accepting(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        # The yes/no parameter from before the four values: "true" is accepting, "false" any
+        # of the other three.
+        accepting = Q(new_patients=NewPatients.ACCEPTING)
+        return queryset.filter(accepting if value == "true" else ~accepting)
 
     @property
     def origin(self) -> geo.Origin | None:

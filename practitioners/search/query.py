@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db import connections, router
 from django.db.models import BooleanField, DateField, DateTimeField, Field, Model, QuerySet
+from django.utils import timezone
 
 from ..models import (
     Certification,
@@ -25,6 +26,7 @@ from ..models import (
     PractitionerCertification,
     Profession,
 )
+from ..practice import attach_practice_details
 from . import geo
 
 
@@ -144,6 +146,14 @@ RESULT_CLINIC_FIELDS = frozenset(
         "latitude",
         "longitude",
         "precision",
+        # practice.ClinicAccess
+        "wheelchair_entrance",
+        "accessible_restroom",
+        "parking",
+        "public_transit",
+        "accessibility_checked_on",
+        "reopens_on",
+        "hours_checked_on",
     }
 )
 RESULT_PRACTITIONER_FIELDS = frozenset(
@@ -155,9 +165,18 @@ RESULT_PRACTITIONER_FIELDS = frozenset(
         "credentials",
         "npi",
         "phone",
-        "accepting_new_patients",
+        "new_patients",
         "telehealth",
         "status",
+        # practice.PracticeDetails (gender is a filter only, never shown)
+        "new_patients_checked_on",
+        "languages_checked_on",
+        "self_pay",
+        "self_pay_min",
+        "self_pay_max",
+        "sliding_scale",
+        "hsa_fsa",
+        "payment_checked_on",
     }
 )
 RESULT_PROFESSION_FIELDS = frozenset({"id", "slug", "name"})
@@ -363,6 +382,12 @@ def run_search(
     if filterset.origin is None:
         attach_first_clinics(page.object_list)
     attach_certificates(page.object_list, filterset.every_certification)
+    attach_practice_details(
+        page.object_list,
+        [getattr(p, "nearest_location", None) for p in page.object_list],
+        db=router.db_for_read(Location),
+        now=timezone.now(),
+    )
     results = SearchResults(
         page=page,
         paginator=paginator,

@@ -7,6 +7,7 @@ import json
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
+from .. import practice
 from ..models import Location, Practitioner
 
 register = template.Library()
@@ -88,3 +89,9 @@ def miles(distance: float | None) -> str:
     if distance is None:
         return ""
     return f"{distance:.1f} mi"
+
+
+@register.filter
+def weekly_schedule(hours: list) -> list[tuple[str, str]]:
+    """(day, "8:00-12:00, 13:00-18:00" or "Closed"), Monday to Sunday."""
+    return practice.weekly_schedule(hours)
