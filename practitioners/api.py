@@ -232,7 +232,9 @@ class PractitionerList(APIView):
             OpenApiParameter("lat", float, description="Latitude of the origin (with lon)"),
             OpenApiParameter("lon", float, description="Longitude of the origin (with lat)"),
             OpenApiParameter("near", str, description='"City, ST", e.g. "Memphis, TN"'),
-            OpenApiParameter("radius", float, description="Miles, 1 to 500 (default 25)"),
+            OpenApiParameter(
+                "radius", str, description='Miles, 1 to 500 (default 25), or "any": nearest first'
+            ),
             OpenApiParameter(
                 "certification", str, many=True, description="Certification slug, repeatable"
             ),

@@ -21,6 +21,7 @@ from . import geo
 
 BOOLEAN_CHOICES = (("true", "Yes"), ("false", "No"))
 MATCH_CHOICES = (("all", "All of them"), ("any", "Any of them"))
+ANY_DISTANCE = "any"
 
 
 def certification_choices(
@@ -67,6 +68,28 @@ class SearchForm(forms.Form):
         return cleaned
 
 
+class RadiusField(forms.DecimalField):
+    """Miles, or "any": the nearest matches by distance however far (what the page offers when
+    the nearest match lies beyond its largest radius)."""
+
+    def to_python(self, value: object) -> Decimal | str | None:
+        if isinstance(value, str) and value.strip().lower() == ANY_DISTANCE:
+            return ANY_DISTANCE
+        return super().to_python(value)
+
+    def validate(self, value: object) -> None:
+        if value != ANY_DISTANCE:
+            super().validate(value)
+
+    def run_validators(self, value: object) -> None:
+        if value != ANY_DISTANCE:
+            super().run_validators(value)
+
+
+class RadiusFilter(django_filters.NumberFilter):
+    field_class = RadiusField
+
+
 _FORM_CLASSES: dict[tuple, type[forms.Form]] = {}
 
 
@@ -87,7 +110,7 @@ class PractitionerFilter(django_filters.FilterSet):
         method="filter_nothing",
         validators=[MinValueValidator(Decimal(-180)), MaxValueValidator(Decimal(180))],
     )
-    radius = django_filters.NumberFilter(
+    radius = RadiusFilter(
         label="Within (miles)",
         method="filter_nothing",
         validators=[
@@ -177,7 +200,13 @@ class PractitionerFilter(django_filters.FilterSet):
     @property
     def radius_mi(self) -> float:
         radius = self.form.cleaned_data.get("radius")
+        if radius == ANY_DISTANCE:
+            return geo.ANYWHERE_MI
         return float(radius) if radius is not None else float(settings.SEARCH_DEFAULT_RADIUS_MI)
+
+    @property
+    def any_distance(self) -> bool:
+        return self.form.cleaned_data.get("radius") == ANY_DISTANCE
 
     @property
     def match_mode(self) -> str:

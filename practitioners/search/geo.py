@@ -29,6 +29,11 @@ ZIP_PATTERN = re.compile(r"^([0-9]{5})(?:-?([0-9]{4}))?$")
 CITY_STATE_PATTERN = re.compile(r"^\s*(?P<city>[^,]+?)\s*,\s*(?P<state>[A-Za-z]{2})\s*$")
 
 
+# Farther than any two points on earth are apart (half the equator is about 12,450 miles): a
+# circle this wide holds every clinic, so "the nearest, however far" is a search of this radius.
+ANYWHERE_MI = 12_500.0
+
+
 class OriginError(ValueError):
     """What the person typed cannot be placed on the map; the message says why."""
 

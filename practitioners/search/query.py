@@ -318,20 +318,22 @@ def nearest_match_distance(
     Widens the circle step by step so the bounding-box index keeps every probe cheap.
     """
     radius = radius_mi
-    while radius < 3000:
-        radius = min(radius * 4, 3000)
+    # Guam is 7,000 miles from Memphis: the last step takes in the whole earth.
+    while radius < geo.ANYWHERE_MI:
+        radius = min(radius * 4, geo.ANYWHERE_MI)
         first = queryset.nearest(origin, radius, limit=1)
         if first:
             return first[0].distance_mi
     return None
 
 
-def widen_radius(distance_mi: float) -> int:
-    """The smallest radius the page offers that reaches ``distance_mi`` (or the API maximum)."""
-    for choice in settings.SEARCH_RADIUS_CHOICES_MI:
+def widen_radius(distance_mi: float) -> int | None:
+    """The smallest radius the page offers that reaches ``distance_mi``; None when the nearest
+    match is beyond the largest (the page then offers the nearest by distance, however far)."""
+    for choice in sorted(settings.SEARCH_RADIUS_CHOICES_MI):
         if choice >= distance_mi:
             return choice
-    return settings.SEARCH_MAX_RADIUS_MI
+    return None
 
 
 @dataclass
@@ -349,6 +351,15 @@ class SearchResults:
         if self.nearest_distance_mi is None:
             return None
         return widen_radius(self.nearest_distance_mi)
+
+    @property
+    def any_distance(self) -> bool:
+        """Nearest first however far ("radius=any"): the page says so instead of a radius."""
+        return self.radius_mi >= geo.ANYWHERE_MI
+
+    @property
+    def largest_radius(self) -> int:
+        return max(settings.SEARCH_RADIUS_CHOICES_MI)
 
 
 def run_search(

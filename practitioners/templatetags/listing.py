@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django import template
+from django.core.paginator import Page
 from django.utils.safestring import SafeString, mark_safe
 
 from .. import practice
@@ -95,3 +96,20 @@ def miles(distance: float | None) -> str:
 def weekly_schedule(hours: list) -> list[tuple[str, str]]:
     """(day, "8:00-12:00, 13:00-18:00" or "Closed"), Monday to Sunday."""
     return practice.weekly_schedule(hours)
+
+
+@register.filter
+def page_numbers(page: Page, around: int = 2) -> list[int | None]:
+    """The page numbers a results page links to: the first, a few either side of this one and,
+    when the count is exact, the last; None where numbers are skipped (shown as an ellipsis)."""
+    paginator = page.paginator
+    last = paginator.num_pages
+    wanted = {1, *range(page.number - around, page.number + around + 1)}
+    if not getattr(paginator, "count_is_capped", False):
+        wanted.add(last)
+    numbers: list[int | None] = []
+    for number in sorted(n for n in wanted if 1 <= n <= last):
+        if numbers and numbers[-1] is not None and number > numbers[-1] + 1:
+            numbers.append(None)
+        numbers.append(number)
+    return numbers
