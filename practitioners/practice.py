@@ -468,3 +468,77 @@ def interval(location_id: int, weekday: int, opens: dt.time, closes: dt.time) ->
         start_minute=start,
         end_minute=end,
     )
+
+
+# --- Hours as text: "Mo-Fr 08:00-12:00,13:00-18:00; Sa 09:00-13:00" --------------------------
+# A subset of OpenStreetMap's opening_hours syntax, what the CSV import reads and the export
+# writes: days (Mo Tu We Th Fr Sa Su, ranges with "-", lists with ","), a space, then intervals.
+
+DAY_CODES = ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]
+
+
+def _parse_time(text: str) -> dt.time:
+    hours_text, _, minutes_text = text.strip().partition(":")
+    if not (hours_text.isdigit() and minutes_text.isdigit() and len(minutes_text) == 2):
+        raise ValueError(f"{text!r} is not a time like 08:30")
+    hour, minute = int(hours_text), int(minutes_text)
+    if hour == 24 and minute == 0:
+        return dt.time(0)
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ValueError(f"{text!r} is not a time like 08:30")
+    return dt.time(hour, minute)
+
+
+def _parse_days(text: str) -> list[int]:
+    days: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        if first not in DAY_CODES or (last and last not in DAY_CODES):
+            raise ValueError(f"{part.strip()!r} is not a day like Mo or a range like Mo-Fr")
+        start = DAY_CODES.index(first)
+        end = DAY_CODES.index(last) if last else start
+        days += [(start + k) % 7 for k in range((end - start) % 7 + 1)]
+    return days
+
+
+def parse_hours(text: str) -> list[tuple[int, dt.time, dt.time]]:
+    """``"Mo-Fr 08:00-18:00; Sa 09:00-13:00"`` -> [(weekday, opens, closes), ...]; an interval
+    that closes at or before it opens runs past midnight. Raises ValueError saying what is wrong."""
+    rows: list[tuple[int, dt.time, dt.time]] = []
+    for rule in filter(None, (part.strip() for part in text.split(";"))):
+        days_text, _, spans_text = rule.partition(" ")
+        if not spans_text.strip():
+            raise ValueError(f"{rule!r} needs days and times, like 'Mo-Fr 08:00-18:00'")
+        days = _parse_days(days_text)
+        for span in spans_text.split(","):
+            opens_text, dash, closes_text = span.strip().partition("-")
+            if not dash:
+                raise ValueError(f"{span.strip()!r} is not an interval like 08:00-18:00")
+            opens, closes = _parse_time(opens_text), _parse_time(closes_text)
+            if opens == closes and opens != dt.time(0):
+                raise ValueError(f"{span.strip()!r} opens and closes at the same time")
+            rows += [(day, opens, closes) for day in days]
+    return sorted(set(rows))
+
+
+def format_hours(hours: Iterable[OpeningHours]) -> str:
+    """The text :func:`parse_hours` reads, with consecutive days of the same hours joined."""
+    spans_by_day: dict[int, str] = {}
+    for h in sorted(hours, key=lambda h: (h.weekday, h.opens)):
+        span = f"{h.opens:%H:%M}-{h.closes:%H:%M}"
+        spans_by_day[h.weekday] = (
+            f"{spans_by_day[h.weekday]},{span}" if h.weekday in spans_by_day else span
+        )
+    rules: list[str] = []
+    day = 0
+    while day < 7:
+        if day not in spans_by_day:
+            day += 1
+            continue
+        last = day
+        while last + 1 < 7 and spans_by_day.get(last + 1) == spans_by_day[day]:
+            last += 1
+        days = DAY_CODES[day] if last == day else f"{DAY_CODES[day]}-{DAY_CODES[last]}"
+        rules.append(f"{days} {spans_by_day[day]}")
+        day = last + 1
+    return "; ".join(rules)

@@ -3,8 +3,11 @@ four-value migration, the admin's hours editor and the demo data."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import re
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,6 +17,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from practitioners import practice
+from practitioners.ingest.csv import import_practitioners_from_text
+from practitioners.ingest.export import PractitionerResource
 from practitioners.models import Location, Practitioner
 from practitioners.practice import Language, NewPatients, OpeningHours, Payer
 from practitioners.search import index as search_index
@@ -299,3 +304,99 @@ def test_demo_data_fills_every_detail_realistically_and_a_rerun_changes_nothing(
     assert OpeningHours.objects.filter(location__in=clinics, closes__lt=T(4)).exists()
     counted = OpeningHours.objects.count()
     assert fill_practice_details() == 0 and OpeningHours.objects.count() == counted
+
+
+# --- CSV import and export ----------------------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "practice-columns.csv"
+
+
+def test_the_documented_example_file_imports_every_practice_column():
+    report = import_practitioners_from_text(EXAMPLE.read_text(), geocode=False)
+    assert report.errors == [] and report.written
+    lopez = Practitioner.objects.get(external_id="ex-001")
+    assert (lopez.new_patients, lopez.gender) == ("accepting", "female")
+    assert sorted(lopez.languages.values_list("code", flat=True)) == ["en", "es"]
+    assert sorted(lopez.payers.values_list("slug", flat=True)) == [
+        "aetna",
+        "blue-cross-blue-shield",
+        "medicare",
+    ]
+    assert (lopez.self_pay_min, lopez.self_pay_max, lopez.hsa_fsa) == (80, 120, True)
+    assert lopez.payment_checked_on == dt.date(2026, 5, 12)
+    poplar, germantown = lopez.locations.order_by("postal_code")
+    assert poplar.opening_hours.count() == 11  # two a weekday, one on Saturday
+    assert poplar.wheelchair_entrance and poplar.parking and not poplar.public_transit
+    assert germantown.reopens_on == dt.date(2026, 6, 3)
+    assert [(h.weekday, h.opens) for h in germantown.opening_hours.all()] == [
+        (1, T(12)),
+        (3, T(12)),
+    ]
+    okafor = Practitioner.objects.get(external_id="ex-002")
+    assert okafor.new_patients == NewPatients.EXISTING_AND_FAMILY and not okafor.payers.exists()
+    late = okafor.locations.get().opening_hours.order_by("weekday")
+    assert [(h.weekday, h.end_minute) for h in late] == [
+        (3, 4 * 1440 + 30),
+        (4, 5 * 1440 + 30),
+        (5, 6 * 1440 + 30),
+    ]
+
+
+def test_bad_practice_cells_are_reported_with_their_line_and_nothing_is_written():
+    rows = EXAMPLE.read_text().splitlines()
+    header, first = rows[0], rows[1]
+    bad = (
+        first.replace("en;es", "en;xx")
+        .replace(",accepting,", ",maybe,")
+        .replace("Sa 09:00-13:00", "Sat 9-1")
+    )
+    report = import_practitioners_from_text("\n".join([header, bad]), geocode=False)
+    assert not report.written
+    (error,) = report.errors
+    assert error.line == 2
+    assert "languages: unknown ISO 639 code 'xx'" in error.message
+    assert "new_patients must be one of accepting, not_accepting" in error.message
+    assert "hours: 'Sat' is not a day like Mo" in error.message
+
+
+def test_a_file_without_the_practice_columns_leaves_them_as_they_are():
+    import_practitioners_from_text(EXAMPLE.read_text(), geocode=False)
+    rows = EXAMPLE.read_text().splitlines()
+    columns = rows[0].split(",")
+    keep = columns.index("status") + 1  # everything before the practice columns
+    lines = [",".join(columns[:keep])]
+    reader = csv.reader(io.StringIO("\n".join(rows[1:])))
+    out = io.StringIO()
+    csv.writer(out).writerows(row[:keep] for row in reader)
+    report = import_practitioners_from_text("\n".join(lines) + "\n" + out.getvalue(), geocode=False)
+    assert report.errors == []
+    lopez = Practitioner.objects.get(external_id="ex-001")
+    assert lopez.languages.count() == 2 and lopez.hsa_fsa
+    assert OpeningHours.objects.filter(location__practitioner=lopez).count() == 13
+
+
+def test_the_old_yes_no_column_still_imports_onto_the_four_values():
+    header = (
+        "external_id,name,profession,address_line1,city,state,postal_code,accepting_new_patients"
+    )
+    text = f"{header}\nyn-1,Yes,chiropractor,1 Main St,Memphis,TN,38117,no\n"
+    assert import_practitioners_from_text(text, geocode=False).errors == []
+    assert Practitioner.objects.get(external_id="yn-1").new_patients == NewPatients.NOT_ACCEPTING
+
+
+def test_an_export_writes_the_practice_columns_and_imports_back_the_same():
+    import_practitioners_from_text(EXAMPLE.read_text(), geocode=False)
+    dataset = PractitionerResource().export()
+    exported = dataset.csv
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    lopez = [row for row in rows if row["external_id"] == "ex-001"]
+    assert lopez[0]["hours"] == "Mo-Fr 08:00-12:00,13:00-18:00; Sa 09:00-13:00"
+    assert lopez[0]["insurance"] == "aetna;blue-cross-blue-shield;medicare"
+    assert lopez[0]["gender"] == "female" and lopez[0]["new_patients"] == "accepting"
+    before = OpeningHours.objects.count()
+    Practitioner.objects.get(external_id="ex-002").languages.clear()
+    report = import_practitioners_from_text(exported, geocode=False)
+    assert report.errors == []
+    assert OpeningHours.objects.count() == before
+    okafor = Practitioner.objects.get(external_id="ex-002")
+    assert sorted(okafor.languages.values_list("code", flat=True)) == ["ase", "en"]

@@ -36,6 +36,7 @@ from ..models import (
 from ..practice import NewPatients
 from ..search import geo
 from ..search import index as search_index
+from . import practice_columns
 
 COLUMNS = [
     "external_id",
@@ -59,7 +60,7 @@ COLUMNS = [
     "bio",
     "status",
 ]
-OPTIONAL_COLUMNS = ["npi"]
+OPTIONAL_COLUMNS = ["npi", *practice_columns.COLUMNS]
 REQUIRED_COLUMNS = [
     "external_id",
     "name",
@@ -131,6 +132,8 @@ class LocationRecord:
     phone: str
     latitude: float | None
     longitude: float | None
+    # The row's optional practice columns (practice_columns.py), when the file has any.
+    practice: practice_columns.PracticeRow | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -223,6 +226,7 @@ class RowParser:
         self.professions = dict(Profession.objects.values_list("slug", "id"))
         self.certifications = dict(Certification.objects.values_list("slug", "id"))
         self.statuses = set(Practitioner.Status.values)
+        self.practice = practice_columns.PracticeColumns()
 
     def parse(self, line: int, row: dict[str, str]) -> tuple[dict, set[int], LocationRecord]:
         get = {k: (v or "").strip() for k, v in row.items() if k is not None}
@@ -282,6 +286,7 @@ class RowParser:
             telehealth = _parse_bool(get.get("telehealth", ""), "telehealth", False)
         except ValueError as error:
             problems.append(str(error))
+        practice = self.practice.parse(get, problems)
         if problems:
             raise ValueError("; ".join(problems))
         values = {
@@ -308,7 +313,11 @@ class RowParser:
             phone=get.get("phone", ""),
             latitude=latitude,
             longitude=longitude,
+            practice=practice,
         )
+        if practice is not None and "new_patients" in practice.practitioner:
+            # The four values win over the older yes/no column when a file has both.
+            values["new_patients"] = practice.practitioner.pop("new_patients")
         return values, certification_ids, location
 
 
@@ -620,6 +629,7 @@ def write_records(
                 "updated_at",
             ],
         )
+    practice_columns.apply_practice_rows(records.values(), ids, address_key=address_key)
     report.locations_created = len(new_locations)
     report.locations_updated = len(changed_locations)
     report.certifications_added = len(new_certs)
