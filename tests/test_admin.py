@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from practitioners import curation
-from practitioners.ingest.csv import COLUMNS, import_practitioners
+from practitioners.ingest.csv import COLUMNS, OPTIONAL_COLUMNS, import_practitioners
 from practitioners.ingest.export import PractitionerResource, escape_formula
 from practitioners.models import (
     Certification,
@@ -787,7 +787,7 @@ def test_an_export_has_the_import_columns_and_imports_back_unchanged(listings):
     dataset = PractitionerResource().export(
         queryset=Practitioner.objects.filter(pk__in=[alpha.pk, beta.pk])
     )
-    assert dataset.headers == [*COLUMNS, "npi"]
+    assert dataset.headers == [*COLUMNS, *OPTIONAL_COLUMNS]  # npi and the practice columns
     rows = dataset.dict
     assert [r["name"] for r in rows] == ["Alpha Published", "Beta Pending"]
     assert rows[0]["bio"] == "'=cmd()"
