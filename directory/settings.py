@@ -94,6 +94,8 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_tasks",
+    "django_tasks_db",
     "practitioners",
 ]
 
@@ -287,6 +289,60 @@ GEOCODER_TIMEOUT = env_float("GEOCODER_TIMEOUT", 5.0)
 GEOCODER_MIN_DELAY_SECONDS = env_float("GEOCODER_MIN_DELAY_SECONDS", 1.0)
 # How far an address's geocode may land from its ZIP centroid before we distrust it.
 GEOCODER_MAX_ZIP_DISTANCE_MI = env_float("GEOCODER_MAX_ZIP_DISTANCE_MI", 30.0)
+
+# Background tasks (practitioners/tasks.py, docs/tasks.md): "immediate" runs a task at once in
+# the process that asked (development, `make run`, the tests: nothing more to run); "database"
+# queues it in the database for `manage.py db_worker` (production). The tests always use the
+# immediate backend; the ones about the worker switch to the database backend themselves.
+TASKS_BACKEND = (
+    "immediate"
+    if TESTING
+    else env_str("TASKS_BACKEND", "immediate" if DEBUG else "database").lower()
+)
+_TASK_BACKENDS = {
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+    "database": "django_tasks_db.DatabaseBackend",
+}
+if TASKS_BACKEND not in _TASK_BACKENDS:
+    raise ImproperlyConfigured(
+        f"TASKS_BACKEND must be immediate or database, not {TASKS_BACKEND!r}"
+    )
+# "geocoding" is a queue of its own so one worker can own the provider's rate limit.
+TASKS = {
+    "default": {
+        "BACKEND": _TASK_BACKENDS[TASKS_BACKEND],
+        "QUEUES": ["default", "geocoding"],
+    }
+}
+
+# E-mail (sent from tasks). Staff are told of each public submission and problem report when
+# STAFF_NOTIFY_EMAIL (comma-separated addresses) is set. Development prints mail to the console.
+STAFF_NOTIFY_EMAIL = env_list("STAFF_NOTIFY_EMAIL")
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# Seconds before an unreachable mail server counts as down (the task then retries later).
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "practitioner-locator@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_SUBJECT_PREFIX = "[Practitioner Locator] "
+
+# The admin's CSV import (practitioners/imports.py): the upload is stored in IMPORT_UPLOAD_DIR
+# (shared by the web server and the task workers: the same host, or a shared volume) and read by
+# the preview and import tasks; uploads and previews expire after IMPORT_EXPIRY_HOURS
+# (`manage.py clean_imports` removes them).
+IMPORT_MAX_UPLOAD_MB = env_int("IMPORT_MAX_UPLOAD_MB", 100)
+IMPORT_EXPIRY_HOURS = env_int("IMPORT_EXPIRY_HOURS", 24)
+IMPORT_UPLOAD_DIR = Path(env_str("IMPORT_UPLOAD_DIR", str(BASE_DIR / "var" / "imports")))
 
 # Public forms (listing submissions, problem reports): POSTs per IP per hour.
 PUBLIC_FORM_RATE_LIMIT = env_int("PUBLIC_FORM_RATE_LIMIT", 10)

@@ -39,6 +39,12 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _private_upload_dir(settings, tmp_path_factory):
+    """CSV uploads go to a folder of the test's own, never the checkout's var/imports."""
+    settings.IMPORT_UPLOAD_DIR = tmp_path_factory.mktemp("imports")
+
+
 @pytest.fixture(scope="session")
 def collected_static(tmp_path_factory):
     """collectstatic's output (hashed, compressed) for production server processes, built once."""

@@ -6,13 +6,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from .. import geocoding
+from .. import geocoding, tasks
 from ..models import (
     Location,
 )
@@ -38,14 +37,33 @@ def osm_link(latitude: float | None, longitude: float | None) -> str:
 
 def save_location_form(request: HttpRequest, form: forms.ModelForm, location: Location) -> None:
     """After staff saved a clinic: coordinates typed by hand become a manual pin; anything else
-    goes through the geocoder (which does nothing when the address did not change), once the
-    admin's transaction has committed so a slow provider holds no lock and loses no edit."""
+    goes to the geocoding task (which does nothing when the address did not change), once the
+    admin's transaction has committed, so the save answers at once and a slow provider holds no
+    lock and loses no edit. Meanwhile a new address sits at its ZIP centroid (the form did it)."""
     typed = {"latitude", "longitude"} & set(form.changed_data)
     latitude, longitude = form.cleaned_data.get("latitude"), form.cleaned_data.get("longitude")
     if typed and latitude is not None and longitude is not None:
         geocoding.set_manual_position(location=location, latitude=latitude, longitude=longitude)
+    elif geocoding.needs_geocode(
+        location,
+        address=geocoding.normalised_address(location),
+        provider=geocoding.current_provider(),
+    ):
+        tasks.geocode_after_commit(location_ids=[location.pk])
+
+
+def regeocode(model_admin: admin.ModelAdmin, request: HttpRequest, locations: QuerySet) -> None:
+    """The re-geocode actions: forced geocoding as a task, so the page answers at once."""
+    ids = list(locations.values_list("pk", flat=True))
+    done = tasks.summary_of(tasks.geocode_in_background(location_ids=ids, force=True))
+    if done is not None:
+        model_admin.message_user(request, f"Re-geocoded {len(ids)} clinic(s).")
     else:
-        transaction.on_commit(lambda: geocoding.geocode_location(location=location, force=False))
+        model_admin.message_user(
+            request,
+            f"Re-geocoding {len(ids)} clinic(s) in the background; each clinic's geocode status "
+            "shows when it is done.",
+        )
 
 
 def ask_for_text(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.db import models
 
+from .. import geocoding
 from ..forms import HttpURLField
 from ..models import (
     ListingReport,
@@ -88,10 +89,12 @@ class LocationAdminForm(forms.ModelForm):
         ]
 
     def save(self, commit: bool = True) -> Location:
-        # A new address makes the old pin doubtful: pending, so the geocoder looks again.
+        # A new clinic, or a new address, which makes the old pin wrong: at the (new) ZIP
+        # centroid, marked approximate and pending, until the geocoding task places it.
         typed = {"latitude", "longitude"} & set(self.changed_data)
-        if self.instance.pk and ADDRESS_FIELDS & set(self.changed_data) and not typed:
-            self.instance.geocode_status = Location.GeocodeStatus.PENDING
+        moved = self.instance.pk and ADDRESS_FIELDS & set(self.changed_data)
+        if not typed and (moved or self.instance.latitude is None):
+            geocoding.place_at_zip_centroid(self.instance)
         return super().save(commit)
 
     def clean(self) -> dict:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import io
 import secrets
-import tempfile
-from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -15,8 +14,6 @@ from django.urls import path, reverse
 
 from ..ingest.csv import import_practitioners
 from .forms import ImportUploadForm
-
-IMPORT_DIR = Path(tempfile.gettempdir()) / "practitioner-imports"
 
 
 class CsvImportPages:
@@ -90,16 +87,16 @@ def _text_stream(text: str) -> io.StringIO:
 def _store_upload(text: str) -> str:
     """Keep an upload between the preview and the confirmation (a file, so every worker on the
     machine can read it back)."""
-    IMPORT_DIR.mkdir(parents=True, exist_ok=True)
+    settings.IMPORT_UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(16)
-    (IMPORT_DIR / f"{token}.csv").write_text(text, encoding="utf-8")
+    (settings.IMPORT_UPLOAD_DIR / f"{token}.csv").write_text(text, encoding="utf-8")
     return token
 
 
 def _load_upload(token: str) -> str | None:
     if len(token) != 32 or not all(c in "0123456789abcdef" for c in token):
         return None
-    path = IMPORT_DIR / f"{token}.csv"
+    path = settings.IMPORT_UPLOAD_DIR / f"{token}.csv"
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from .. import geocoding
 from ..models import (
     Location,
 )
-from .common import osm_link, save_location_form
+from .common import osm_link, regeocode, save_location_form
 from .forms import LocationAdminForm
 from .practice import OpeningHoursInline
 
@@ -57,6 +56,4 @@ class LocationAdmin(SimpleHistoryAdmin):
 
     @admin.action(description="Re-geocode selected clinics", permissions=["change"])
     def regeocode_selected(self, request, queryset):
-        count = queryset.count()
-        geocoding.geocode_locations(queryset=queryset, force=True)
-        self.message_user(request, f"Re-geocoded {count} clinic(s).")
+        regeocode(self, request, queryset)

@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 from import_export.admin import ExportActionMixin
 from simple_history.admin import SimpleHistoryAdmin
 
-from .. import curation, geocoding
+from .. import curation
 from ..curation.history import listing_timeline
 from ..ingest.export import PractitionerResource
 from ..models import (
@@ -23,7 +23,7 @@ from ..models import (
     Practitioner,
     PractitionerCertification,
 )
-from .common import ask_for_text, save_location_form
+from .common import ask_for_text, regeocode, save_location_form
 from .duplicates import DuplicatesPage
 from .filters import (
     CertificationFilter,
@@ -385,10 +385,7 @@ class PractitionerAdmin(DuplicatesPage, CsvImportPages, ExportActionMixin, Simpl
 
     @admin.action(description="Re-geocode their clinics", permissions=["change"])
     def regeocode_selected(self, request, queryset):
-        locations = Location.objects.filter(practitioner__in=queryset)
-        count = locations.count()
-        geocoding.geocode_locations(queryset=locations, force=True)
-        self.message_user(request, f"Re-geocoded {count} clinic(s).")
+        regeocode(self, request, Location.objects.filter(practitioner__in=queryset))
 
     def get_valid_export_item_pks(self, request: HttpRequest) -> list[str]:
         # The library's default lists every pk in the table; the ids posted are enough, as

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from .. import geocoding
+from .. import geocoding, tasks
 from ..models import (
     Certification,
     ListingReport,
@@ -284,10 +285,26 @@ def submit_listing(*, submission: ListingSubmission) -> Practitioner:
             )
             _with_history_user(record, None, PUBLIC_FORM)
             record.save()
-    for location in locations:
-        # After the commit: a slow or failing geocoder never loses the submission.
-        geocoding.geocode_location(location=location, force=False)
+        # Each clinic sits at its ZIP centroid ("approximate location") until a task places it,
+        # after the commit: a slow or failing geocoder never holds or loses the submission.
+        tasks.geocode_after_commit(location_ids=[location.pk for location in locations])
+        tasks.notify_staff(
+            subject=f"New listing to review: {practitioner.name}",
+            body=_staff_mail_body(
+                "A listing was submitted through the public form and waits for review.",
+                practitioner,
+                note,
+            ),
+        )
     return practitioner
+
+
+def _staff_mail_body(headline: str, practitioner: Practitioner, *details: str) -> str:
+    """What staff need to find it; everything else (and anything personal) stays in the admin."""
+    admin_path = reverse("admin:practitioners_practitioner_change", args=[practitioner.pk])
+    lines = [headline, "", f"Listing: {practitioner.name}", *filter(None, details)]
+    lines += ["", f"Open it in the admin: {tasks.site_url(admin_path)}"]
+    return "\n".join(lines)
 
 
 def report_problem(
@@ -297,12 +314,21 @@ def report_problem(
     if kind not in ListingReport.Kind.values:
         raise ValueError(f"Unknown kind of problem {kind!r}.")
     with transaction.atomic():
-        return ListingReport.objects.create(
+        report = ListingReport.objects.create(
             practitioner=practitioner,
             kind=kind,
             details=details.strip()[:2000],
             contact_email=contact_email.strip(),
         )
+        tasks.notify_staff(
+            subject=f"Problem reported: {practitioner.name}",
+            body=_staff_mail_body(
+                "Someone reported a problem with a listing.",
+                practitioner,
+                f"Problem: {report.get_kind_display()}",
+            ),
+        )
+    return report
 
 
 @transaction.atomic

@@ -22,7 +22,8 @@ from django.db import connections, models, router, transaction
 from django.db.models.base import ModelState
 from django.utils import timezone
 
-from ..geocoding import geocode_locations, normalised_address, place_at_zip_centroid
+from .. import tasks
+from ..geocoding import normalised_address, place_at_zip_centroid
 from ..models import (
     Certification,
     Location,
@@ -162,7 +163,9 @@ class ImportReport:
     dry_run: bool = False
     written: bool = False
     pending_geocode_ids: list[int] = field(default_factory=list)
-    geocoding: object = None  # geocoding.GeocodeSummary, once new addresses were geocoded
+    # geocoding.GeocodeSummary when the new addresses were geocoded at once (the immediate task
+    # backend); None when the tasks run in the background (or there was nothing to geocode).
+    geocoding: object = None
 
     def summary(self) -> str:
         verb = "would be" if not self.written else "were"
@@ -692,13 +695,11 @@ def import_practitioners(
     report.written = True
     report.pending_geocode_ids = pending_geocode
     if pending_geocode and geocode:
-        # After the commit, so a slow provider holds no locks; if it is stopped, the rest stay
-        # pending for `manage.py geocode_locations`. The new ids are one range (bulk insert).
-        report.geocoding = geocode_locations(
-            queryset=Location.objects.filter(
-                pk__range=(min(pending_geocode), max(pending_geocode)),
-                geocode_status=Location.GeocodeStatus.PENDING,
-            )
+        # Geocoding tasks after the commit, so the import never waits on the provider. The
+        # immediate backend (development) runs them now and the report says how they went;
+        # with a worker they run in the background and the clinics wait at their ZIP centroid.
+        report.geocoding = tasks.summary_of(
+            tasks.geocode_in_background(location_ids=pending_geocode)
         )
     return report
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from practitioners import locks, tasks
 from practitioners.geocoding import current_provider, geocode_locations
 from practitioners.models import Location
 
@@ -68,13 +69,22 @@ class Command(BaseCommand):
             file=self.stderr._out,
         )
         try:
-            summary = geocode_locations(
-                queryset=queryset,
-                force=options["force"],
-                limit=options["limit"],
-                dry_run=options["dry_run"],
-                progress=bar.update,
-            )
+            # One geocoding client at a time across every process (tasks, the scheduled retry),
+            # so the provider's rate limit holds.
+            with locks.try_exclusive(tasks.GEOCODING_LOCK) as held:
+                if not held:
+                    bar.close()
+                    raise CommandError(
+                        "Another geocoding run (a task or `retry_geocodes`) is going; nothing "
+                        "done. Run this again when it has finished."
+                    )
+                summary = geocode_locations(
+                    queryset=queryset,
+                    force=options["force"],
+                    limit=options["limit"],
+                    dry_run=options["dry_run"],
+                    progress=bar.update,
+                )
         except KeyboardInterrupt:
             bar.close()
             raise CommandError(

@@ -72,3 +72,9 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(report.summary()))
         if report.geocoding is not None and verbosity >= 1:
             self.stdout.write(f"Geocoding: {report.geocoding.line()}")
+        queued = report.written and not options["no_geocode"] and report.pending_geocode_ids
+        if report.geocoding is None and queued and verbosity >= 1:
+            self.stdout.write(
+                f"Geocoding {len(report.pending_geocode_ids)} new clinic(s) in the background "
+                "(they are at their ZIP centroid until then)."
+            )
