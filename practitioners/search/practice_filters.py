@@ -120,7 +120,8 @@ class PracticeFilters:
             )
             conditions.append((sql, []))
         elif self.open == "weekends":
-            conditions.append((f"EXISTS (SELECT 1 FROM {HOURS} h WHERE {owned} AND h.weekday >= 5)", []))
+            sql = f"EXISTS (SELECT 1 FROM {HOURS} h WHERE {owned} AND h.weekday >= 5)"
+            conditions.append((sql, []))
         else:
             minute, minute_params = time_zone_case_sql(
                 {name: local_minute_of_week(t) for name, t in local.items()},
