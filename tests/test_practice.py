@@ -400,3 +400,20 @@ def test_an_export_writes_the_practice_columns_and_imports_back_the_same():
     assert OpeningHours.objects.count() == before
     okafor = Practitioner.objects.get(external_id="ex-002")
     assert sorted(okafor.languages.values_list("code", flat=True)) == ["ase", "en"]
+
+
+# --- The NPI registry's gender ------------------------------------------------------------------
+
+
+def test_import_nppes_records_the_registrys_gender_for_the_filter_only(client):
+    from practitioners.ingest.nppes import import_nppes
+
+    fixtures = Path(__file__).parent / "fixtures" / "nppes"
+    with open(fixtures / "npidata_pfile_month1.csv", "rb") as stream:
+        import_nppes(stream=stream, status=Practitioner.Status.PUBLISHED)
+    imported = Practitioner.objects.filter(source=Practitioner.Source.NPPES)
+    assert imported.exists()
+    assert set(imported.values_list("gender", flat=True)) == {"female"}  # the fixture's "F"
+    listing = imported.first()
+    assert listing.nppes_values["gender"] == "female"
+    assert "female" not in client.get(listing.get_absolute_url()).content.decode().lower()

@@ -48,6 +48,7 @@ from ..models import (
     listing_slug_base,
     npi_check_digit_ok,
 )
+from ..practice import Gender
 from ..search import geo
 from .csv import address_key
 
@@ -78,6 +79,8 @@ MAIN_OPTIONAL = {
     "name_prefix": "Provider Name Prefix Text",
     "name_suffix": "Provider Name Suffix Text",
     "credentials": "Provider Credential Text",
+    # A search filter only, never shown (docs/filters.md).
+    "gender": "Provider Sex Code",
     "address_line2": "Provider Second Line Business Practice Location Address",
     "country": "Provider Business Practice Location Address Country Code (If outside U.S.)",
     "phone": "Provider Business Practice Location Address Telephone Number",
@@ -97,7 +100,8 @@ LOCATIONS_OPTIONAL = {
     "phone": "Provider Secondary Practice Location Address - Telephone Number",
 }
 
-PRACTITIONER_FIELDS = ("name", "credentials", "phone", "profession")
+PRACTITIONER_FIELDS = ("name", "credentials", "phone", "gender", "profession")
+NPPES_GENDERS = {"F": Gender.FEMALE, "M": Gender.MALE}  # "U" (unknown) and empty stay empty
 LOCATION_FIELDS = ("address_line1", "address_line2", "city", "state", "postal_code", "phone")
 GEOCODE_FIELDS = ("latitude", "longitude", "precision", "geocode_status")
 MAX_LENGTH = {
@@ -469,6 +473,7 @@ class RowReader:
             "name": name,
             "credentials": get("credentials")[: MAX_LENGTH["credentials"]],
             "phone": phone,
+            "gender": NPPES_GENDERS.get(get("gender").upper(), ""),
         }
         row.location = {
             "address_line1": title_case_address(get("address_line1"))[:200],
@@ -623,6 +628,7 @@ class Writer:
                     "name",
                     "credentials",
                     "phone",
+                    "gender",
                     "profession",
                     "status",
                     "status_reason",
@@ -679,6 +685,7 @@ class Writer:
             "name": practitioner.name,
             "credentials": practitioner.credentials,
             "phone": practitioner.phone,
+            "gender": practitioner.gender,
             "profession": self.professions[practitioner.profession_id].slug
             if practitioner.profession_id in self.professions
             else None,
