@@ -1,9 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from practitioners import api, health
+from practitioners import api, health, landing
 from practitioners.admin_site import StaffAdminSite
 
 # The admin asks for a second factor when settings.ADMIN_REQUIRE_OTP says so (django-otp).
@@ -16,6 +16,13 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path(f"{settings.ADMIN_URL}/", admin.site.urls),
+    # Place pages last: /<state>/<city>/ must never shadow a page of the site.
+    re_path(r"^(?P<state>[A-Za-z]{2})/(?P<city>[A-Za-z0-9-]+)/$", landing.place, name="place"),
+    re_path(
+        r"^(?P<state>[A-Za-z]{2})/(?P<city>[A-Za-z0-9-]+)/(?P<technique>[A-Za-z0-9-]+)/$",
+        landing.place,
+        name="place-technique",
+    ),
 ]
 
 # An unreachable database met outside a view still answers 503, not 500.

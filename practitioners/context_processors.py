@@ -1,5 +1,8 @@
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from . import seo
 
 
 def site(request: HttpRequest) -> dict:
@@ -8,4 +11,6 @@ def site(request: HttpRequest) -> dict:
         "SITE_NAME": "Practitioner Locator",
         "MAP_TILE_URL": settings.MAP_TILE_URL,
         "MAP_TILE_ATTRIBUTION": settings.MAP_TILE_ATTRIBUTION,
+        # A page may pass its own; otherwise its URL without tracking parameters.
+        "canonical_url": SimpleLazyObject(lambda: seo.canonical_url(request)),
     }

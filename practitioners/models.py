@@ -17,8 +17,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import connections, models
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.expressions import Col, RawSQL
+from django.db.models.functions import Upper
 from django.db.models.lookups import Exact
 from django.db.models.sql.where import WhereNode
 from django.urls import reverse
@@ -26,6 +27,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from simple_history.models import HistoricalRecords
 
+from . import icd10
 from .practice import ClinicAccess, PracticeDetails
 from .search import geo
 from .search import index as search_index
@@ -82,6 +84,11 @@ class Certification(models.Model):
         on_delete=models.PROTECT,
         related_name="levels",
         help_text="The technique this is a level of; empty for a technique.",
+    )
+    description = models.TextField(
+        blank=True,
+        max_length=1000,
+        help_text="What the technique or level is, in two or three neutral sentences (its page).",
     )
 
     class Meta:
@@ -683,6 +690,18 @@ class Location(ClinicAccess, models.Model):
                 name="location_owner_search",
             ),
             models.Index(fields=["geocode_status"], name="location_geocode_status"),
+            # The place pages and their sitemap section: which cities of a state have a
+            # published clinic, with what techniques (the copied bits) and when they last
+            # changed, all read from this index alone (places.py).
+            models.Index(
+                F("listed"),
+                F("state"),
+                Upper("city"),
+                F("certification_bits"),
+                F("expiring_certification_bits"),
+                F("updated_at"),
+                name="location_place",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -801,3 +820,95 @@ class ListingMerge(models.Model):
     @property
     def is_undone(self) -> bool:
         return self.undone_at is not None
+
+
+class Condition(models.Model):
+    """A problem people search by ("piriformis syndrome"), and the techniques whose own bodies
+    name it. Staff curate these; the directory describes, it never advises."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=80, unique=True)
+    synonyms = models.TextField(
+        blank=True,
+        help_text="What people type, one per line: tennis elbow, pain on the outside of the elbow.",
+    )
+    icd10_codes = models.CharField(
+        "ICD-10-CM codes",
+        max_length=200,
+        blank=True,
+        validators=[icd10.validate_codes],
+        help_text="Optional, comma-separated, e.g. M77.1; each is checked against ICD-10-CM.",
+    )
+    description = models.TextField(
+        max_length=1000, help_text="Two or three neutral sentences: what it is, where it hurts."
+    )
+    techniques = models.ManyToManyField(
+        Certification, through="ConditionTechnique", related_name="conditions"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("practitioners:condition", kwargs={"slug": self.slug})
+
+    def clean(self) -> None:
+        try:
+            self.icd10_codes = icd10.normalise_codes(self.icd10_codes)
+        except ValidationError as error:
+            raise ValidationError({"icd10_codes": error.messages}) from None
+        self.synonyms = "\n".join(self.synonym_list)
+
+    @property
+    def synonym_list(self) -> list[str]:
+        lines = (line.strip() for line in self.synonyms.splitlines())
+        return list(dict.fromkeys(line for line in lines if line))
+
+    @property
+    def code_list(self) -> list[str]:
+        return icd10.split_codes(self.icd10_codes)
+
+
+class ConditionTechnique(models.Model):
+    """One technique listed for a condition, with why (a line) and where its body says so."""
+
+    condition = models.ForeignKey(Condition, on_delete=models.CASCADE, related_name="links")
+    certification = models.ForeignKey(
+        Certification,
+        on_delete=models.PROTECT,
+        related_name="condition_links",
+        limit_choices_to={"parent__isnull": True},
+        verbose_name="technique",
+        help_text="The technique (its levels count too).",
+    )
+    note = models.CharField(
+        max_length=200,
+        help_text='One neutral line, e.g. "Graston Technique, LLC lists plantar fasciitis among '
+        'the conditions its clinicians address."',
+    )
+    source_url = models.URLField(
+        "source", max_length=300, help_text="The certifying body's own page that names it."
+    )
+
+    class Meta:
+        ordering = ["certification__name"]
+        verbose_name = "technique listed for this condition"
+        verbose_name_plural = "techniques listed for this condition"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["condition", "certification"], name="one_link_per_technique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.condition} — {self.certification}"
+
+    def clean(self) -> None:
+        if self.certification_id and self.certification.parent_id is not None:
+            raise ValidationError(
+                {"certification": "Choose the technique, not one of its levels: levels count."}
+            )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import landing, views
 
 app_name = "practitioners"
 
@@ -12,4 +12,7 @@ urlpatterns = [
     path("practitioners/<slug:slug>/report/thanks/", views.report_thanks, name="report-thanks"),
     path("submit/", views.submit_listing, name="submit"),
     path("submit/thanks/", views.submit_thanks, name="submit-thanks"),
+    path("conditions/", landing.condition_list, name="conditions"),
+    path("conditions/<slug:slug>/", landing.condition_detail, name="condition"),
+    path("techniques/<slug:slug>/", landing.technique_detail, name="technique"),
 ]

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import curation, ratelimit
+from . import curation, ratelimit, seo
 from .forms import ListingSubmissionForms, ReportForm
 from .models import Location, Practitioner
 from .practice import attach_practice_details
@@ -65,12 +65,31 @@ def profile(request: HttpRequest, slug: str) -> HttpResponse:
             "practitioner": practitioner,
             "locations": locations,
             "preview": not practitioner.is_public,
+            "summary": profile_summary(practitioner, locations),
+            "canonical_url": seo.canonical_url(request, keep=()),
         },
     )
     if not practitioner.is_public:
         response["Cache-Control"] = "private, no-store"
         response["X-Robots-Tag"] = "noindex"
     return response
+
+
+def profile_summary(practitioner: Practitioner, locations: list[Location]) -> str:
+    """One sentence for the meta description and the link preview (Open Graph):
+    "Chiropractor in Memphis, TN. Certified in ART Spine and Graston Technique M2."."""
+    what = practitioner.profession.name if practitioner.profession else "Practitioner"
+    places = list(dict.fromkeys(f"{loc.city}, {loc.state}" for loc in locations))
+    sentence = f"{what} in {' and '.join(places[:2])}." if places else f"{what}."
+    current = [
+        record.certification.name
+        for record in practitioner.certification_records.all()
+        if record.is_current()
+    ]
+    if current:
+        listed = ", ".join(current[:-1]) + " and " + current[-1] if len(current) > 1 else current[0]
+        sentence += f" Certified in {listed}."
+    return sentence
 
 
 # --- Public curation forms: "List your practice" and "Report a problem" ---------------------

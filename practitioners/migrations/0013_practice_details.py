@@ -82,7 +82,7 @@ def seed_languages_and_payers(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("practitioners", "0008_listing_merge_and_admin_names"),
+        ("practitioners", "0012_seed_conditions"),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django import template
 from django.core.paginator import Page
 from django.utils.safestring import SafeString, mark_safe
 
-from .. import practice
+from .. import practice, seo
 from ..models import Location, Practitioner
 
 register = template.Library()
@@ -60,12 +60,24 @@ def practitioner_json_ld(
             for location in locations
         ],
     }
-    payload = json.dumps(_drop_empty(data), ensure_ascii=False).translate(_JSON_SCRIPT_ESCAPES)
+    return json_ld_script(request, _drop_empty(data))
+
+
+def json_ld_script(request, data: dict) -> SafeString:
+    """``data`` as a JSON-LD block, escaped so no value can close the script tag."""
+    payload = json.dumps(data, ensure_ascii=False).translate(_JSON_SCRIPT_ESCAPES)
     # A data block, not a script; it carries the response's CSP nonce so the policy names it.
     # (str() forces django-csp's lazy nonce; until then the object is falsy.)
     nonce = str(request.csp_nonce) if hasattr(request, "csp_nonce") else ""
     nonce_attr = f' nonce="{nonce}"' if nonce else ""
     return mark_safe(f'<script type="application/ld+json"{nonce_attr}>{payload}</script>')
+
+
+@register.simple_tag(takes_context=True)
+def breadcrumbs_json_ld(context, crumbs) -> SafeString:
+    """BreadcrumbList JSON-LD for the crumbs the page shows."""
+    request = context["request"]
+    return json_ld_script(request, seo.breadcrumb_list(request, crumbs))
 
 
 def _drop_empty(value):
