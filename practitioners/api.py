@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .models import Location, Practitioner
+from .practice import NewPatients
 from .search.filters import PractitionerFilter
 from .search.query import run_search
 
@@ -240,9 +241,39 @@ class PractitionerList(APIView):
             ),
             OpenApiParameter("match", str, enum=["all", "any"], description="Default all"),
             OpenApiParameter("profession", str, description="Profession slug"),
-            OpenApiParameter("accepting_new_patients", str, enum=["true", "false"]),
+            OpenApiParameter(
+                "accepting_new_patients",
+                str,
+                enum=["true", "false"],
+                description="The older yes/no: true is new_patients=accepting",
+            ),
             OpenApiParameter("telehealth", str, enum=["true", "false"]),
             OpenApiParameter("q", str, description="Part of the practitioner's name"),
+            # The practice filters (docs/filters.md); combined with the others by AND.
+            OpenApiParameter(
+                "language",
+                str,
+                many=True,
+                description="ISO 639 code (es, cmn, ase...), repeatable: speaks any of them",
+            ),
+            OpenApiParameter("insurance", str, description="Payer slug, e.g. medicare"),
+            OpenApiParameter("self_pay", str, enum=["true"], description="Self-pay welcome"),
+            OpenApiParameter("sliding_scale", str, enum=["true"], description="Sliding-scale fees"),
+            OpenApiParameter(
+                "wheelchair",
+                str,
+                enum=["true"],
+                description="The clinic shown has a wheelchair-accessible entrance",
+            ),
+            OpenApiParameter(
+                "open",
+                str,
+                enum=["evenings", "weekends", "now"],
+                description="The clinic shown is open after 17:00 on a weekday, on a weekend, "
+                "or now in its own time zone (never while temporarily closed)",
+            ),
+            OpenApiParameter("new_patients", str, enum=[value for value, _ in NewPatients.choices]),
+            OpenApiParameter("gender", str, enum=["female", "male"], description="As in NPPES"),
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 100 (default 20)"),
         ],

@@ -130,6 +130,30 @@ class HoldsCertification(Exists):
         self.exact = exact  # no other certification shares these bits
 
 
+class ClinicPasses(RawSQL):
+    """``EXISTS`` a clinic of the practitioner passing the practice filters on clinics
+    (``search/practice_filters.py``), remembering their SQL so a distance search applies it to
+    the clinic it picks: the clinic shown is the nearest one that passes."""
+
+    def __init__(self, filters, connection) -> None:
+        self.filters, self.connection = filters, connection
+        where, params = self.on("c")
+        super().__init__(
+            f"EXISTS (SELECT 1 FROM {search_index.LOCATION} c "
+            f"WHERE c.practitioner_id = {search_index.PRACTITIONER}.id AND {where})",
+            params,
+            output_field=models.BooleanField(),
+        )
+
+    def on(self, alias: str) -> tuple[str, list]:
+        """The conditions on the clinic row ``alias``."""
+        conditions = self.filters.clinic_conditions(self.connection, clinic=alias)
+        return (
+            " AND ".join(sql for sql, _ in conditions),
+            [value for _, values in conditions for value in values],
+        )
+
+
 @dataclass(frozen=True)
 class NearbyMatch:
     practitioner_id: int
@@ -147,6 +171,7 @@ class _NearbyPlan:
         self.connection = connection
         self.listed: bool | None = None
         self.holdings: list[HoldsCertification] = []
+        self.clinic: ClinicPasses | None = None
         self.check_sql, self.check_params = "", ()
         if not self._read_filters(queryset.query.where):
             # Filters the copies do not cover: check them all, correlated with the clinic.
@@ -169,6 +194,8 @@ class _NearbyPlan:
             condition = child.lhs if isinstance(child, Exact) and child.rhs is True else child
             if isinstance(condition, HoldsCertification):
                 self.holdings.append(condition)
+            elif isinstance(condition, ClinicPasses) and self.clinic is None:
+                self.clinic = condition
             elif (
                 isinstance(child, Exact)
                 and isinstance(child.lhs, Col)
@@ -220,7 +247,16 @@ class _NearbyPlan:
             holding_sql, holding_params = self._holding_sql(holding)
             sql += f" AND {holding_sql}"
             params += holding_params
+        if self.clinic is not None:
+            clinic_sql, clinic_params = self.clinic.on("l")
+            sql += f" AND {clinic_sql}"
+            params += clinic_params
         return sql + self.check_sql, [*params, *self.check_params]
+
+    def sibling_sql(self, alias: str) -> tuple[str, list]:
+        """What another clinic ``alias`` of the same practitioner must pass to count as its
+        first match: the clinic filters too."""
+        return ("", []) if self.clinic is None else self.clinic.on(alias)
 
 
 class PractitionerQuerySet(models.QuerySet):
@@ -348,6 +384,9 @@ class PractitionerQuerySet(models.QuerySet):
         plan = self._nearby_plan()
         where, params = plan.clinics_in_circle(origin, radius_mi)
         sibling, sibling_params = geo.circle_sql(origin, radius_mi, "s.latitude", "s.longitude")
+        passes, passes_params = plan.sibling_sql("s")
+        if passes:
+            sibling, sibling_params = f"{sibling} AND {passes}", [*sibling_params, *passes_params]
         table = Location._meta.db_table
         sql = (
             f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} l WHERE {where} "

@@ -31,7 +31,8 @@ SCHEDULES: list[tuple[list[tuple[int, T, T]] | None, int]] = [
 ]
 # ZIP -> (language code, share of its listings speaking it), beyond English everywhere.
 LOCAL_LANGUAGES: dict[str, list[tuple[str, float]]] = {
-    "38117": [("es", 0.3), ("vi", 0.08), ("ar", 0.08), ("ase", 0.06)],
+    "38117": [("es", 0.3), ("vi", 0.08), ("ar", 0.08), ("ase", 0.1)],
+    "38138": [("es", 0.25), ("ase", 0.1)],
     "38104": [("es", 0.3), ("ko", 0.1)],
     "10001": [("es", 0.4), ("cmn", 0.2), ("yue", 0.15), ("ru", 0.15), ("ht", 0.05)],
     "33131": [("es", 0.75), ("ht", 0.2), ("pt", 0.15)],

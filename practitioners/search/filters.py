@@ -13,11 +13,14 @@ import django_filters
 from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db.models import Q, QuerySet
+from django.db import connections
+from django.db.models import Q, QuerySet, Value
+from django.utils import timezone
 
-from ..models import Certification, Practitioner, Profession
-from ..practice import NewPatients
+from ..models import Certification, ClinicPasses, Practitioner, Profession
+from ..practice import Gender, Language, NewPatients, Payer
 from . import geo
+from .practice_filters import OPEN_CHOICES, PracticeFilters
 
 BOOLEAN_CHOICES = (("true", "Yes"), ("false", "No"))
 MATCH_CHOICES = (("all", "All of them"), ("any", "Any of them"))
@@ -93,6 +96,30 @@ class RadiusFilter(django_filters.NumberFilter):
 _FORM_CLASSES: dict[tuple, type[forms.Form]] = {}
 
 
+def practice_choice_rows() -> tuple[list[Language], list[Payer]]:
+    """Every language and payer, in one statement (the choices and the validation)."""
+    languages = Language.objects.annotate(kind=Value("g")).values_list("kind", "id", "code", "name")
+    payers = Payer.objects.annotate(kind=Value("y")).values_list("kind", "id", "slug", "name")
+    rows = languages.order_by().union(payers.order_by(), all=True).order_by("kind", "name")
+    every_language, every_payer = [], []
+    for kind, pk, code, name in rows:
+        if kind == "g":
+            every_language.append(Language(id=pk, code=code, name=name))
+        else:
+            every_payer.append(Payer(id=pk, slug=code, name=name))
+    return every_language, every_payer
+
+
+def _yes_only(label: str) -> django_filters.ChoiceFilter:
+    """A filter that is on (``true``) or absent: "offers it", never "does not"."""
+    return django_filters.ChoiceFilter(
+        label=label,
+        choices=(("true", "Yes"),),
+        method="filter_nothing",
+        error_messages={"invalid_choice": "Use true, or leave it out."},
+    )
+
+
 class PractitionerFilter(django_filters.FilterSet):
     zip = django_filters.CharFilter(
         label="ZIP code", method="filter_nothing", max_length=10, strip=True
@@ -155,6 +182,43 @@ class PractitionerFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         label="Name", field_name="name", lookup_expr="icontains", max_length=100, strip=True
     )
+    # The practice filters (docs/filters.md); practice_filters turns them into one value.
+    language = django_filters.MultipleChoiceFilter(
+        label="Languages",
+        choices=[],  # filled per request in __init__: languages are data, not code
+        method="filter_nothing",
+        error_messages={"invalid_choice": "Unknown language %(value)s (use an ISO 639 code)."},
+    )
+    insurance = django_filters.ChoiceFilter(
+        label="Insurance",
+        choices=[],  # filled per request in __init__, by payer slug
+        method="filter_nothing",
+        empty_label=None,  # the template offers "Any or none"
+        error_messages={"invalid_choice": "Unknown insurance %(value)s."},
+    )
+    self_pay = _yes_only("Self-pay welcome")
+    sliding_scale = _yes_only("Sliding-scale fees")
+    wheelchair = _yes_only("Wheelchair-accessible entrance")
+    open = django_filters.ChoiceFilter(
+        label="Open",
+        choices=OPEN_CHOICES,
+        method="filter_nothing",
+        error_messages={"invalid_choice": "Use evenings, weekends or now."},
+    )
+    new_patients = django_filters.ChoiceFilter(
+        label="New patients",
+        choices=NewPatients.choices,
+        method="filter_nothing",
+        error_messages={
+            "invalid_choice": "Use accepting, not_accepting, existing_only or existing_and_family."
+        },
+    )
+    gender = django_filters.ChoiceFilter(
+        label="Practitioner's gender",
+        choices=Gender.choices,
+        method="filter_nothing",
+        error_messages={"invalid_choice": "Use female or male."},
+    )
 
     class Meta:
         model = Practitioner
@@ -169,10 +233,16 @@ class PractitionerFilter(django_filters.FilterSet):
         self.filters["certification"].extra["choices"] = certification_choices(
             self.every_certification
         )
+        self.every_language, self.every_payer = practice_choice_rows()
+        self.filters["language"].extra["choices"] = [(g.code, g.name) for g in self.every_language]
+        self.filters["insurance"].extra["choices"] = [(y.slug, y.name) for y in self.every_payer]
 
     def get_form_class(self) -> type[forms.Form]:
         # django-filter builds a new form class per request; it depends only on the choices.
-        choices = tuple(self.filters["certification"].extra["choices"])
+        choices = tuple(
+            tuple(self.filters[name].extra["choices"])
+            for name in ("certification", "language", "insurance")
+        )
         form_class = _FORM_CLASSES.get(choices)
         if form_class is None:
             if len(_FORM_CLASSES) > 16:  # certifications edited many times: start afresh
@@ -192,6 +262,26 @@ class PractitionerFilter(django_filters.FilterSet):
         # of the other three.
         accepting = Q(new_patients=NewPatients.ACCEPTING)
         return queryset.filter(accepting if value == "true" else ~accepting)
+
+    @cached_property
+    def practice_filters(self) -> PracticeFilters:
+        """The validated practice filters (call ``is_valid()`` first)."""
+        cleaned = self.form.cleaned_data
+        language_ids = {g.code: g.id for g in self.every_language}
+        payer_ids = {y.slug: y.id for y in self.every_payer}
+        return PracticeFilters(
+            language_ids=tuple(
+                sorted({language_ids[code] for code in cleaned.get("language") or []})
+            ),
+            payer_id=payer_ids.get(cleaned.get("insurance") or ""),
+            self_pay=cleaned.get("self_pay") == "true",
+            sliding_scale=cleaned.get("sliding_scale") == "true",
+            wheelchair=cleaned.get("wheelchair") == "true",
+            open=cleaned.get("open") or None,
+            new_patients=cleaned.get("new_patients") or None,
+            gender=cleaned.get("gender") or None,
+            now=timezone.now(),
+        )
 
     @property
     def origin(self) -> geo.Origin | None:
@@ -220,13 +310,28 @@ class PractitionerFilter(django_filters.FilterSet):
 
     def filter_without_origin(self, queryset: QuerySet) -> QuerySet:
         """Every filter but distance: what "the nearest match is N miles away" searches."""
-        return (
+        queryset = (
             super()
             .filter_queryset(queryset)
             .holding(
                 self.certifications, self.match_mode, every_certification=self.every_certification
             )
         )
+        return self.filter_practice(queryset)
+
+    def filter_practice(self, queryset: QuerySet) -> QuerySet:
+        """The practice filters: on the practitioner's row, and on the clinic the search picks
+        (``ClinicPasses``, which the distance search applies to the clinic it shows)."""
+        practice = self.practice_filters
+        conditions = practice.practitioner_conditions(owner=Practitioner._meta.db_table)
+        if conditions:
+            queryset = queryset.extra(
+                where=[sql for sql, _ in conditions],
+                params=[value for _, values in conditions for value in values],
+            )
+        if practice.on_clinic:
+            queryset = queryset.filter(ClinicPasses(practice, connections[queryset.db]))
+        return queryset
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = self.filter_without_origin(queryset)

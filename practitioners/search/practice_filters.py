@@ -63,15 +63,15 @@ class PracticeFilters:
     def on_clinic(self) -> bool:
         return self.wheelchair or self.open is not None
 
-    def practitioner_conditions(self) -> list[tuple[str, list]]:
-        """Conditions on the practitioner row ``p``."""
+    def practitioner_conditions(self, owner: str = "p") -> list[tuple[str, list]]:
+        """Conditions on the practitioner row ``owner`` (``p`` in the search's SQL)."""
         conditions: list[tuple[str, list]] = []
         if self.language_ids:
             marks = ", ".join(["%s"] * len(self.language_ids))
             conditions.append(
                 (
                     f"EXISTS (SELECT 1 FROM {_through_table('languages')} pl "
-                    f"WHERE pl.practitioner_id = p.id AND pl.language_id IN ({marks}))",
+                    f"WHERE pl.practitioner_id = {owner}.id AND pl.language_id IN ({marks}))",
                     list(self.language_ids),
                 )
             )
@@ -79,18 +79,18 @@ class PracticeFilters:
             conditions.append(
                 (
                     f"EXISTS (SELECT 1 FROM {_through_table('payers')} pp "
-                    f"WHERE pp.practitioner_id = p.id AND pp.payer_id = %s)",
+                    f"WHERE pp.practitioner_id = {owner}.id AND pp.payer_id = %s)",
                     [self.payer_id],
                 )
             )
         if self.self_pay:
-            conditions.append(("p.self_pay = %s", [True]))
+            conditions.append((f"{owner}.self_pay = %s", [True]))
         if self.sliding_scale:
-            conditions.append(("p.sliding_scale = %s", [True]))
+            conditions.append((f"{owner}.sliding_scale = %s", [True]))
         if self.new_patients is not None:
-            conditions.append(("p.new_patients = %s", [self.new_patients]))
+            conditions.append((f"{owner}.new_patients = %s", [self.new_patients]))
         if self.gender is not None:
-            conditions.append(("p.gender = %s", [self.gender]))
+            conditions.append((f"{owner}.gender = %s", [self.gender]))
         return conditions
 
     def clinic_conditions(self, connection, clinic: str = "l") -> list[tuple[str, list]]:
@@ -128,12 +128,16 @@ class PracticeFilters:
                 state=f"{clinic}.state",
                 postal_code=f"{clinic}.postal_code",
             )
+            # Only today's intervals and yesterday's (which may run past midnight) can hold this
+            # minute, in any zone: the index on (location, weekday) reads just those.
+            days = sorted({d for t in local.values() for d in (t.weekday(), (t.weekday() - 1) % 7)})
             # The interval holds this minute, or it began last week and runs past Sunday
             # midnight into it (its end is then beyond the week's last minute).
             sql = (
-                f"EXISTS (SELECT 1 FROM {HOURS} h WHERE {owned} AND "
+                f"EXISTS (SELECT 1 FROM {HOURS} h WHERE {owned} "
+                f"AND h.weekday IN ({', '.join(['%s'] * len(days))}) AND "
                 f"((h.start_minute <= {minute} AND h.end_minute > {minute}) "
                 f"OR h.end_minute > {minute} + {MINUTES_PER_WEEK}))"
             )
-            conditions.append((sql, [*minute_params, *minute_params, *minute_params]))
+            conditions.append((sql, [*days, *minute_params, *minute_params, *minute_params]))
         return conditions
