@@ -179,7 +179,7 @@ def load(n: int, batch: int, reload: bool) -> dict[str, float] | None:
                 cursor.execute(f"DELETE FROM {table}")
     import dataset
 
-    from practitioners.ingest.csv import (
+    from practitioners.ingest.bulk import (
         ImportReport,
         LocationRecord,
         PractitionerRecord,

@@ -409,14 +409,16 @@ def _place_at(location: Location, centroid: geo.ZipCentroid, address: str) -> No
     location.geocoded_address = address
 
 
-def place_at_zip_centroid(location: Location) -> bool:
-    """First position for a new location without coordinates (the import calls this; nothing is
-    saved): its ZIP centroid, so it is searchable at once. With ``GEOCODER=zip`` that is the final
-    answer; with an online provider the location stays pending for :func:`geocode_location`.
+def place_at_zip_centroid(location: Location, *, leave_pending: bool = False) -> bool:
+    """The one "place at the ZIP centroid", for a location without coordinates of its own (a new
+    one, or one whose address moved; nothing is saved): its ZIP centroid, marked approximate, so
+    it is searchable at once. With ``GEOCODER=zip`` that is the final answer, unless
+    ``leave_pending`` (the NPI registry import leaves its clinics for ``geocode_locations``);
+    with an online provider the location stays pending for :func:`geocode_location`.
     False when the ZIP is unknown; the location then keeps whatever coordinates it had."""
     provider = current_provider()
     centroid = geo.zip_centroid(location.postal_code)
-    if provider != "zip":
+    if provider != "zip" or leave_pending:
         location.geocode_status = Location.GeocodeStatus.PENDING
         if centroid is not None:
             _place_at(location, centroid, normalised_address(location))

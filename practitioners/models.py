@@ -10,8 +10,10 @@ centroids) lives in ``geo.py``; the columns that let the index answer it, in
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -442,19 +444,95 @@ def acceptable_certification_ids(
     return [[cert.id, *level_ids.get(cert.id, [])] for cert in requested]
 
 
-def listing_slug_base(name: str, city: str, max_length: int = 200) -> str:
+# Room left after a slug's readable part for the rule's suffix: "-" and a 10-digit NPI, or "-2".
+SLUG_SUFFIX_ROOM = 20
+
+
+def listing_slug_base(name: str, city: str) -> str:
     """ "Jane Doe" in Memphis -> "jane-doe-memphis": the readable part of a profile URL."""
-    return slugify(f"{name} {city}")[:max_length].strip("-") or "practitioner"
+    return slugify(f"{name} {city}")[: _slug_base_length()].strip("-") or "practitioner"
 
 
-def first_free_slug(base: str, taken: set[str]) -> str:
-    """``base``, or ``base-2``, ``base-3``... whichever is not in ``taken``; marks it taken."""
-    slug, n = base, 1
-    while slug in taken:
-        n += 1
-        slug = f"{base}-{n}"
-    taken.add(slug)
-    return slug
+@cache
+def _slug_base_length() -> int:
+    return Practitioner._meta.get_field("slug").max_length - SLUG_SUFFIX_ROOM
+
+
+def unique_listing_slugs(listings: Sequence[tuple[str, str, str]]) -> list[str]:
+    """The one slug rule, for new listings given as (name, city, NPI): "jane-doe-memphis"; when
+    that is taken, "jane-doe-memphis-<NPI>" for a listing with an NPI (stable across re-imports
+    of the registry); otherwise, or when that is taken too, the first free of "-2", "-3", ...
+
+    Every caller (the public form, the CSV import, the NPI registry import) asks here, a batch at
+    a time: a few indexed ``slug IN (...)`` look-ups, never a load of every slug in the directory.
+    """
+    bases = [listing_slug_base(name, city) for name, city, _ in listings]
+    first_choices = [
+        [base, f"{base}-{npi}"] if npi else [base]
+        for base, (_, _, npi) in zip(bases, listings, strict=True)
+    ]
+    taken = _taken_slugs({slug for choices in first_choices for slug in choices})
+    slugs: list[str] = [""] * len(listings)
+    numbered: list[int] = []
+    for index, choices in enumerate(first_choices):
+        free = next((slug for slug in choices if slug not in taken), None)
+        if free is None:
+            numbered.append(index)
+        else:
+            slugs[index] = free
+            taken.add(free)
+    next_number: dict[str, int] = {}
+    window = 8
+    while numbered:
+        wanted: dict[str, int] = {}
+        for index in numbered:
+            wanted[bases[index]] = wanted.get(bases[index], 0) + 1
+        candidates = {
+            base: [
+                f"{base}-{n}"
+                for n in range(next_number.get(base, 2), next_number.get(base, 2) + count + window)
+            ]
+            for base, count in wanted.items()
+        }
+        taken |= _taken_slugs({slug for names in candidates.values() for slug in names})
+        free = {base: [s for s in names if s not in taken] for base, names in candidates.items()}
+        still: list[int] = []
+        for index in numbered:
+            base = bases[index]
+            if free[base]:
+                slugs[index] = free[base].pop(0)
+                taken.add(slugs[index])
+            else:
+                still.append(index)
+        for base, names in candidates.items():
+            next_number[base] = next_number.get(base, 2) + len(names)
+        numbered = still
+        window *= 4  # a very common name: look further ahead each round
+    return slugs
+
+
+def _taken_slugs(candidates: set[str]) -> set[str]:
+    taken: set[str] = set()
+    ordered = sorted(candidates)
+    for start in range(0, len(ordered), 5000):
+        taken.update(
+            Practitioner.objects.filter(slug__in=ordered[start : start + 5000])
+            .order_by()
+            .values_list("slug", flat=True)
+        )
+    return taken
+
+
+def same_clinic_key(address_line1: str, postal_code: str) -> tuple[str, str]:
+    """The one rule for "this is the same clinic": the same street line, ignoring case,
+    punctuation and spacing, in the same ZIP ("5100 Poplar Ave." = "5100 POPLAR AVE").
+    The import matches a row to a listed clinic by it, the NPI registry import and a merge
+    drop a second copy of a clinic by it. (The geocode cache keys on a different thing, the
+    whole normalised address: ``geocoding.normalised_address``.)"""
+    return (_NOT_ALPHANUMERIC.sub(" ", address_line1.lower()).strip(), postal_code)
+
+
+_NOT_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
 
 
 class RecordSource(models.TextChoices):
@@ -754,6 +832,11 @@ class Location(ClinicAccess, models.Model):
     @property
     def is_approximate(self) -> bool:
         return self.precision == self.Precision.ZIP
+
+    @property
+    def clinic_key(self) -> tuple[str, str]:
+        """Which clinic this is, by :func:`same_clinic_key`."""
+        return same_clinic_key(self.address_line1, self.postal_code)
 
 
 class GeocodeCacheEntry(models.Model):

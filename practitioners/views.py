@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import router
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
@@ -31,8 +31,30 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _filled_in(params: QueryDict) -> QueryDict | None:
+    """The search with only what was filled in, or None when it already is: a browser sends
+    every field, empty ones too (``near=&profession=&q=``), and "all of them" without a
+    certification says nothing. People share these URLs."""
+    certifications = [value for value in params.getlist("certification") if value.strip()]
+    filled = QueryDict(mutable=True)
+    for key, values in params.lists():
+        if key == "match" and not certifications and set(values) <= {"all", "any"}:
+            continue  # a bad value stays, so that the page says what is wrong with it
+        filled.setlist(key, [value for value in values if value.strip()])
+    filled = QueryDict(filled.urlencode(), mutable=False)  # drops keys left without a value
+    if sorted(filled.lists()) == sorted(params.lists()):
+        return None
+    return filled
+
+
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
+    # Without JavaScript (static/js/search-form.js leaves empty fields out), the clean URL is
+    # one redirect away, so the address bar and a shared link show only the search itself.
+    filled = _filled_in(request.GET)
+    if filled is not None:
+        query = filled.urlencode()
+        return redirect(f"{request.path}?{query}" if query else request.path)
     filterset = _search_filterset(request)
     context = {"filterset": filterset, "radius_choices": settings.SEARCH_RADIUS_CHOICES_MI}
     if not filterset.form.is_bound:

@@ -72,9 +72,14 @@ class Form:
     element: Tag
 
     def set(self, name: str, value: str | list[str]) -> Form:
-        """Type into a field (or choose several values), replacing what it held."""
+        """Type into a field (or choose several values), replacing what it held. The field keeps
+        its place, as a browser sends fields in the order of the form."""
         values = [value] if isinstance(value, str) else value
-        self.fields = [(k, v) for k, v in self.fields if k != name] + [(name, v) for v in values]
+        names = [k for k, _ in self.fields]
+        at = names.index(name) if name in names else len(names)
+        kept = [(k, v) for k, v in self.fields if k != name]
+        at = sum(1 for k in names[:at] if k != name)
+        self.fields = kept[:at] + [(name, v) for v in values] + kept[at:]
         return self
 
     def value(self, name: str) -> str | None:

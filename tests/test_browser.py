@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 from django.conf import settings
@@ -448,6 +448,39 @@ def test_an_unknown_zip_shows_the_message_next_to_the_field(open_page, memphis):
     expect(page.get_by_label("ZIP code")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("ZIP code")).to_have_value("00000")
     expect(page.locator("#results-map")).to_have_count(0)
+
+
+def test_the_search_form_sends_only_the_fields_filled_in(open_page, memphis):
+    page = open_page("/")
+    sent: list[str] = []
+    page.on("request", lambda request: "/search/" in request.url and sent.append(request.url))
+    page.get_by_label("ZIP code").fill("38117")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("ol.results li.result").first).to_be_visible()
+    # Sent clean by the page itself: no redirect was needed.
+    assert [parse_qsl(urlsplit(url).query) for url in sent] == [
+        [("zip", "38117"), ("radius", "25")]
+    ]
+
+    sent.clear()
+    page.get_by_label("Active Release Techniques (ART)", exact=True).check()
+    page.get_by_label("or city, state").fill("Memphis, TN")
+    page.get_by_label("ZIP code").fill("")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.get_by_role("heading", name=re.compile("of Memphis, TN"))).to_be_visible()
+    assert [sorted(parse_qsl(urlsplit(url).query)) for url in sent] == [
+        [("certification", "art"), ("match", "all"), ("near", "Memphis, TN"), ("radius", "25")]
+    ]
+
+    # Back on the first page the fields left out are back in the form, and search again.
+    page.go_back()
+    expect(page.get_by_label("ZIP code")).to_have_value("38117")
+    expect(page.get_by_label("or city, state")).to_be_enabled()
+    page.locator("details.more-filters summary").click()
+    page.get_by_label("Name contains").fill("Avery")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.wait_for_url(re.compile(r"q=Avery"))
+    assert row_names(page) == ["Avery Chen"]
 
 
 def test_on_a_phone_the_list_comes_first_then_the_map_and_nothing_is_cut_off(open_page, memphis):

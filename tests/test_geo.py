@@ -56,10 +56,84 @@ def test_saint_abbreviations_find_the_same_city():
     )
 
 
-@pytest.mark.parametrize("text", ["Memphis", "Nowhereville, TN", "Memphis, Tennessee"])
-def test_unplaceable_city_is_refused_with_a_message(text):
-    with pytest.raises(geo.OriginError):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Nowhereville, TN", 'could not find "Nowhereville, TN" in Tennessee'),
+        ("Nowhereville", 'could not find "Nowhereville"'),
+        ("Memphis, Narnia", '"Narnia" is not a US state'),
+        (" , ", "Enter a city and state"),
+        ("Memphis, TN 00000", "00000 was not found"),
+    ],
+)
+def test_unplaceable_city_is_refused_with_a_message(text, message):
+    with pytest.raises(geo.OriginError, match=message):
         geo.origin_from_place(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Memphis, TN",
+        "memphis tn",
+        "Memphis Tennessee",
+        "MEMPHIS, TENNESSEE",
+        "memphis,tn",
+        "Memphis, Tenn.",
+        "  memphis   TN ",
+    ],
+)
+def test_a_city_box_reads_a_comma_or_not_a_state_code_or_name_in_any_case(text):
+    origin = geo.origin_from_place(text)
+    assert (origin.label, origin.city, origin.state, origin.zip) == (
+        "Memphis, TN",
+        "Memphis",
+        "TN",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("new york new york", "New York, NY"),
+        ("Kansas City Kansas", "Kansas City, KS"),
+        ("Manchester N.H.", "Manchester, NH"),
+        ("charleston west virginia", "Charleston, WV"),
+        ("Washington, D.C.", "Washington, DC"),
+        ("Salt Lake City", "Salt Lake City, UT"),
+        ("chicago", "Chicago, IL"),
+    ],
+)
+def test_several_word_cities_and_states_and_a_city_only_one_state_has(text, label):
+    assert geo.origin_from_place(text).label == label
+
+
+def test_a_city_name_that_several_states_have_lists_them_biggest_first():
+    with pytest.raises(geo.AmbiguousPlace, match="There is a Memphis in 7 states") as raised:
+        geo.origin_from_place("Memphis")
+    labels = [choice.label for choice in raised.value.choices]
+    assert labels[0] == "Memphis, TN"
+    assert sorted(labels) == sorted(
+        f"Memphis, {s}" for s in ("TN", "IN", "MI", "MO", "NE", "NY", "TX")
+    )
+    assert [c.label for c in geo.place_choices("memphis")] == labels
+    assert geo.place_choices("Memphis, TN") == [] and geo.place_choices("Nowhere") == []
+    # Each choice is a place the box accepts and finds again.
+    for choice in raised.value.choices:
+        assert geo.origin_from_place(choice.label) == choice
+
+
+def test_a_city_offered_through_another_towns_zip_is_named_as_typed():
+    labels = [choice.label for choice in geo.place_choices("Springfield")]
+    assert "Springfield, VA" in labels and all(
+        label.startswith("Springfield, ") for label in labels
+    )
+
+
+@pytest.mark.parametrize("text", ["38117", " 38117-1234 ", "Memphis, TN 38117", "memphis 38117"])
+def test_a_zip_typed_in_the_city_box_is_used_as_the_zip(text):
+    assert geo.origin_from_place(text) == geo.origin_from_zip("38117")
 
 
 def test_coordinates_out_of_range_are_refused():

@@ -286,7 +286,7 @@ def test_import_command_no_geocode_leaves_new_clinics_pending_at_their_zip(tmp_p
 
 
 def test_new_row_builds_what_the_model_constructor_builds():
-    from practitioners.ingest.csv import new_row
+    from practitioners.ingest.bulk import new_row
 
     values = {"practitioner_id": 7, "address_line1": "1 Main St", "city": "Memphis"}
     fast, slow = new_row(Location, **values), Location(**values)
@@ -297,3 +297,182 @@ def test_new_row_builds_what_the_model_constructor_builds():
     assert new_row(Practitioner).nppes_values is not new_row(Practitioner).nppes_values
     with pytest.raises(TypeError, match="practitioner"):
         new_row(Location, practitioner=object())
+
+
+# --- streaming (issue 12): a batch at a time, one transaction -----------------------------------
+
+SPREAD = csv_text(
+    row(),
+    row(external_id="ext-2", name="John Doe", address_line1="1 Main St", postal_code="38104"),
+    row(external_id="ext-3", name="Ann Lee", address_line1="2 Oak St", postal_code="38104"),
+    row(address_line1="77 Second St", postal_code="38104", latitude="", longitude="", phone="2"),
+)
+
+
+def test_rows_of_one_listing_far_apart_become_one_practitioner_whatever_the_batch_size():
+    report = run(SPREAD, batch_size=1)
+
+    assert report.errors == []
+    assert (report.practitioners_created, report.locations_created) == (3, 4)
+    jane = Practitioner.objects.get(external_id="ext-1")
+    assert sorted(jane.locations.values_list("address_line1", flat=True)) == [
+        "5100 Poplar Ave",
+        "77 Second St",
+    ]
+    assert jane.locations.get(address_line1="77 Second St").has_other_clinics
+
+
+def test_a_conflicting_row_in_a_later_batch_names_the_first_line_and_nothing_is_written():
+    text = csv_text(
+        row(),
+        row(external_id="ext-2", name="John Doe", address_line1="1 Main St"),
+        row(name="Someone Else", address_line1="2 Other St"),
+    )
+
+    report = run(text, batch_size=1)
+
+    assert [(e.line, e.message) for e in report.errors] == [
+        (4, "external_id 'ext-1' was first seen on line 2 with a different name")
+    ]
+    assert not report.written and report.practitioners_created == 0
+    assert Practitioner.objects.count() == 0
+
+
+def test_a_bad_row_in_the_last_batch_means_nothing_from_earlier_batches_is_written():
+    text = csv_text(row(), row(external_id="ext-2"), row(external_id="ext-3", state="Tennessee"))
+
+    report = run(text, batch_size=1)
+
+    assert [e.line for e in report.errors] == [4]
+    assert not report.written
+    assert (Practitioner.objects.count(), Location.objects.count()) == (0, 0)
+
+
+def test_skip_bad_rows_keeps_the_good_rows_of_every_batch():
+    text = csv_text(row(), row(external_id="ext-2", state="Tennessee"), row(external_id="ext-3"))
+    report = run(text, batch_size=1, skip_bad_rows=True)
+    assert report.written and report.error_count == 1
+    assert sorted(Practitioner.objects.values_list("external_id", flat=True)) == ["ext-1", "ext-3"]
+
+
+def test_the_progress_callback_hears_rows_read_and_errors_so_far(tmp_path):
+    path = tmp_path / "three.csv"
+    path.write_text(
+        csv_text(row(), row(external_id="b1", profession="wizard"), row(external_id="x"))
+    )
+    heard = []
+
+    run_report = import_practitioners(path=path, batch_size=1, progress=heard.append)
+
+    assert not run_report.written
+    assert [(p.rows_read, p.errors) for p in heard][-1] == (3, 1)
+    assert heard[-1].bytes_read == heard[-1].bytes_total == path.stat().st_size
+    assert [p.rows_read for p in heard] == sorted(p.rows_read for p in heard)
+
+
+def test_a_text_longer_than_the_model_field_is_a_bad_row_with_the_models_limit():
+    limit = Practitioner._meta.get_field("credentials").max_length
+    report = run(csv_text(row(credentials="D" * (limit + 1))))
+    assert report.errors[0].message == f"credentials is longer than {limit} characters"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"external_id,name\n\xff\xfe,x\n", "not UTF-8 text"),
+        ("x".join(COLUMNS).encode() + b"\n", "missing column"),
+    ],
+)
+def test_an_unreadable_file_is_a_clear_message_and_writes_nothing(tmp_path, content, message):
+    path = tmp_path / "broken.csv"
+    path.write_bytes(content)
+    with pytest.raises(CommandError, match=message):
+        call_command("import_practitioners", str(path), stdout=io.StringIO(), stderr=io.StringIO())
+    assert Practitioner.objects.count() == 0
+
+
+def test_a_nul_byte_is_reported_with_its_line_and_nothing_is_written(tmp_path):
+    path = tmp_path / "nul.csv"
+    path.write_text(csv_text(row(), row(external_id="ext-2", bio="a\x00b")))
+    report = import_practitioners(path=path)
+    assert (
+        report.file_error == "line 3: the file contains a NUL byte (is it a spreadsheet, not "
+        "CSV?); nothing was written"
+    )
+    assert not report.written and Practitioner.objects.count() == 0
+
+
+def test_the_command_draws_its_progress_on_the_stderr_it_was_given(tmp_path):
+    path = tmp_path / "practitioners.csv"
+    path.write_text(SAMPLE)
+    err = io.StringIO()
+    call_command("import_practitioners", str(path), stdout=io.StringIO(), stderr=err, verbosity=1)
+    assert "Importing" in err.getvalue() and "3 rows" in err.getvalue()
+
+
+# --- one rule each (issue 12) --------------------------------------------------------------------
+
+
+def test_one_slug_rule_whether_a_listing_comes_from_a_file_the_registry_or_the_public_form():
+    from practitioners.curation.services import ClinicSubmission, ListingSubmission, submit_listing
+    from practitioners.models import Profession, unique_listing_slugs
+
+    run(csv_text(row(), row(external_id="ext-2", address_line1="9 Elm St")))
+    slugs = sorted(Practitioner.objects.values_list("slug", flat=True))
+    assert slugs == ["jane-roe-memphis", "jane-roe-memphis-2"]
+
+    clinic = ClinicSubmission(
+        name="",
+        address_line1="1 Oak St",
+        address_line2="",
+        city="Memphis",
+        state="TN",
+        postal_code="38117",
+        phone="",
+    )
+    submitted = submit_listing(
+        submission=ListingSubmission(
+            name="Jane Roe",
+            profession=Profession.objects.get(slug="chiropractor"),
+            clinics=[clinic],
+        )
+    )
+    assert submitted.slug == "jane-roe-memphis-3"
+    # A listing with an NPI takes the NPI before a number: the registry's monthly re-run
+    # then gives the same person the same address.
+    assert unique_listing_slugs([("Jane Roe", "Memphis", "1234567893")]) == [
+        "jane-roe-memphis-1234567893"
+    ]
+    assert unique_listing_slugs([("Jane Roe", "Memphis", ""), ("Jane Roe", "Memphis", "")]) == [
+        "jane-roe-memphis-4",
+        "jane-roe-memphis-5",
+    ]
+
+
+def test_the_same_clinic_written_differently_is_matched_not_added():
+    run(SAMPLE)
+    report = run(csv_text(row(address_line1="5100 POPLAR AVE.", location_name="Renamed")))
+    assert (report.locations_created, report.locations_updated) == (0, 1)
+    assert Location.objects.get(address_line1="5100 Poplar Ave").name == "Renamed"
+
+
+def test_ingest_never_imports_the_pages_the_api_or_the_admin():
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "practitioners" / "ingest"
+    for module in package.glob("*.py"):
+        tree = ast.parse(module.read_text())
+        imported = {
+            node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        } | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        upward = {
+            name for name in imported if name.split(".")[-1] in {"views", "api", "admin", "forms"}
+        }
+        assert not upward, f"{module.name} imports {upward}"
+        assert len(module.read_text().splitlines()) <= 600, module.name

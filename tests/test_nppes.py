@@ -11,16 +11,14 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from practitioners.ingest.nppes import (
+from practitioners.ingest.nppes import NppesFormatError, import_nppes, import_nppes_from_text
+from practitioners.ingest.nppes_reader import (
     LOCATIONS_OPTIONAL,
     LOCATIONS_REQUIRED,
     MAIN_REQUIRED,
-    NppesFormatError,
     Skip,
     display_name,
     find_columns,
-    import_nppes,
-    import_nppes_from_text,
     normalise_header,
     title_case_address,
     title_case_name,

@@ -6,7 +6,7 @@ import random
 import pytest
 from django.db.models import F, Min
 
-from practitioners.ingest.csv import insert_new
+from practitioners.ingest.bulk import insert_new
 from practitioners.models import (
     Location,
     Practitioner,

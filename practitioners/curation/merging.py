@@ -16,7 +16,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from ..ingest.csv import address_key as same_clinic_key
 from ..models import (
     ListingMerge,
     ListingReport,
@@ -80,12 +79,9 @@ def plan_merge(*, keep: Practitioner, remove: Practitioner) -> MergePlan:
         for name in MERGE_FILL_FIELDS
         if not getattr(keep, name) and getattr(remove, name)
     }
-    kept_addresses = {
-        same_clinic_key(location.address_line1, location.postal_code)
-        for location in Location.objects.filter(practitioner=keep)
-    }
+    kept_addresses = {loc.clinic_key for loc in Location.objects.filter(practitioner=keep)}
     for location in Location.objects.filter(practitioner=remove).order_by("pk"):
-        key = same_clinic_key(location.address_line1, location.postal_code)
+        key = location.clinic_key
         if key in kept_addresses:
             plan.clinics_dropped.append(location)
         else:

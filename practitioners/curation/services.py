@@ -26,8 +26,7 @@ from ..models import (
     Practitioner,
     PractitionerCertification,
     Profession,
-    first_free_slug,
-    listing_slug_base,
+    unique_listing_slugs,
 )
 
 User = AbstractBaseUser
@@ -221,12 +220,6 @@ class ListingSubmission:
     telehealth: bool = False
 
 
-def _unique_slug(name: str, city: str) -> str:
-    base = listing_slug_base(name, city)
-    taken = set(Practitioner.objects.filter(slug__startswith=base).values_list("slug", flat=True))
-    return first_free_slug(base, taken)
-
-
 def submit_listing(*, submission: ListingSubmission) -> Practitioner:
     """A listing proposed by the public: saved as pending review, never shown until staff
     publish it. Nothing here depends on whether the practitioner is already listed, so the
@@ -254,7 +247,7 @@ def submit_listing(*, submission: ListingSubmission) -> Practitioner:
             status=Practitioner.Status.PENDING,
             status_reason=note,
             source=Practitioner.Source.SUBMISSION,
-            slug=_unique_slug(submission.name, submission.clinics[0].city),
+            slug=unique_listing_slugs([(submission.name, submission.clinics[0].city, npi)])[0],
         )
         # The timeline names the public form as the author of everything it created.
         _with_history_user(practitioner, None, PUBLIC_FORM)

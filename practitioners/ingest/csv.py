@@ -1,43 +1,54 @@
-"""How data gets in: CSV rows -> validated records -> bulk upsert by external id.
+"""How a practitioners CSV gets in: rows -> validated records -> bulk upsert by external id.
 
-Used by ``manage.py import_practitioners``, ``seed_demo``, the benchmark and the admin import.
-Every bad row is reported with its line number and reason; by default nothing is written when any
-row is bad. Writes are bulk (a handful of queries per thousand rows), so 100,000 rows take seconds.
+Used by ``manage.py import_practitioners``, ``seed_demo`` and the admin import. The file is read
+as a stream, a batch of rows at a time, inside one transaction: memory stays flat whatever the
+file's size, and by default nothing is written when any row is bad (every bad row is reported
+with its line number and reason). Rows sharing an external id are one practitioner with several
+clinics, wherever they are in the file.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from functools import cache
-from operator import attrgetter
-from typing import TextIO, TypeVar
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, TextIO
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
-from django.db import connections, models, router, transaction
-from django.db.models.base import ModelState
-from django.utils import timezone
+from django.db import transaction
 
 from .. import tasks
-from ..geocoding import normalised_address, place_at_zip_centroid
-from ..models import (
-    Certification,
-    Location,
-    Practitioner,
-    PractitionerCertification,
-    Profession,
-    first_free_slug,
-    listing_slug_base,
-    npi_check_digit_ok,
-)
+from ..models import Certification, Location, Practitioner, Profession, npi_check_digit_ok
 from ..practice import NewPatients
 from ..search import geo
-from ..search import index as search_index
 from . import practice_columns
+from .bulk import (
+    BATCH_SIZE,
+    PER_CLINIC_FIELDS,
+    ImportReport,
+    LocationRecord,
+    PractitionerRecord,
+    RowError,
+    forget_queries,
+    small_sqlite_cache,
+    write_records,
+)
+
+__all__ = [
+    "COLUMNS",
+    "OPTIONAL_COLUMNS",
+    "ImportProgress",
+    "ImportReport",
+    "RowError",
+    "escape_formula",
+    "import_practitioners",
+    "unescape_formula",
+]
 
 COLUMNS = [
     "external_id",
@@ -71,128 +82,113 @@ REQUIRED_COLUMNS = [
     "state",
     "postal_code",
 ]
-
-PRACTITIONER_FIELDS = [
-    "name",
-    "credentials",
-    "profession_id",
-    "bio",
-    "phone",
-    "website",
-    "email",
-    "new_patients",
-    "telehealth",
-    "status",
-    "npi",
-]
-LOCATION_FIELDS = ["name", "address_line2", "city", "state", "phone"]
+# Text columns and the model field whose max_length bounds them.
+LENGTH_CHECKED = {
+    "name": (Practitioner, "name"),
+    "credentials": (Practitioner, "credentials"),
+    "bio": (Practitioner, "bio"),
+    "phone": (Practitioner, "phone"),
+    "website": (Practitioner, "website"),
+    "email": (Practitioner, "email"),
+    "external_id": (Practitioner, "external_id"),
+    "location_name": (Location, "name"),
+    "address_line1": (Location, "address_line1"),
+    "address_line2": (Location, "address_line2"),
+    "city": (Location, "city"),
+}
 
 TRUE_WORDS = {"true", "yes", "y", "1"}
 FALSE_WORDS = {"false", "no", "n", "0"}
-BATCH_SIZE = 2000
-MAX_FIELD_LENGTH = {
-    "name": 200,
-    "credentials": 100,
-    "bio": 5000,
-    "phone": 30,
-    "website": 300,
-    "email": 254,
-    "location_name": 200,
-    "address_line1": 200,
-    "address_line2": 200,
-    "city": 100,
-    "external_id": 100,
-}
+
+# What the export puts before a text cell a spreadsheet would run as a formula (OWASP "CSV
+# injection"): an apostrophe, when the cell starts with one of these. The importer removes
+# exactly that apostrophe, so an exported file imported back is the data it came from.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 _url_validator = URLValidator(schemes=["http", "https"])
 _email_validator = EmailValidator()
+
+
+def escape_formula(value):
+    """Make a cell inert in Excel, LibreOffice and Google Sheets; numbers (a negative
+    longitude) stay numbers."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_PREFIXES):
+        return value
+    if _NUMBER.match(value):
+        return value
+    return "'" + value
+
+
+def unescape_formula(value: str) -> str:
+    """Undo :func:`escape_formula` and nothing else: "'=SUM(A1)" -> "=SUM(A1)" and "'- note"
+    -> "- note", while "'tis" and "'-5" (escape_formula never escapes a number) stay as typed."""
+    if value.startswith("'") and value[1:].startswith(FORMULA_PREFIXES):
+        inner = value[1:]
+        if not _NUMBER.match(inner):
+            return inner
+    return value
 
 
 class ImportAborted(Exception):
     """Raised inside the transaction to roll back a dry run or a file with bad rows."""
 
 
-@dataclass
-class RowError:
-    line: int
-    message: str
+class FileUnreadable(Exception):
+    """The file itself cannot be read on (not UTF-8, a NUL byte, a field over the limit)."""
 
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
-
-
-@dataclass
-class LocationRecord:
-    line: int
-    name: str
-    address_line1: str
-    address_line2: str
-    city: str
-    state: str
-    postal_code: str
-    phone: str
-    latitude: float | None
-    longitude: float | None
-    # The row's optional practice columns (practice_columns.py), when the file has any.
-    practice: practice_columns.PracticeRow | None = None
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return address_key(self.address_line1, self.postal_code)
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
 
 
-@dataclass
-class PractitionerRecord:
-    line: int
-    external_id: str
-    values: dict
-    certification_ids: set[int] = field(default_factory=set)
-    locations: list[LocationRecord] = field(default_factory=list)
+@dataclass(frozen=True)
+class ImportProgress:
+    """What a progress callback is told after every batch."""
 
-
-@dataclass
-class ImportReport:
-    rows: int = 0
-    practitioners_created: int = 0
-    practitioners_updated: int = 0
-    practitioners_unchanged: int = 0
-    locations_created: int = 0
-    locations_updated: int = 0
-    certifications_added: int = 0
-    errors: list[RowError] = field(default_factory=list)
-    dry_run: bool = False
-    written: bool = False
-    pending_geocode_ids: list[int] = field(default_factory=list)
-    # geocoding.GeocodeSummary when the new addresses were geocoded at once (the immediate task
-    # backend); None when the tasks run in the background (or there was nothing to geocode).
-    geocoding: object = None
-
-    def summary(self) -> str:
-        verb = "would be" if not self.written else "were"
-        return (
-            f"{self.rows} rows read; practitioners: {self.practitioners_created} created, "
-            f"{self.practitioners_updated} updated, {self.practitioners_unchanged} unchanged; "
-            f"locations: {self.locations_created} created, {self.locations_updated} updated; "
-            f"certifications added: {self.certifications_added}; {len(self.errors)} bad rows. "
-            f"Changes {verb} written."
-        )
-
-
-def address_key(address_line1: str, postal_code: str) -> tuple[str, str]:
-    return (re.sub(r"[^a-z0-9]+", " ", address_line1.lower()).strip(), postal_code)
+    rows_read: int
+    errors: int
+    bytes_read: int | None = None  # known when the import opened the file itself
+    bytes_total: int | None = None
 
 
 def read_csv(stream: TextIO) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    """The header and the rows with their line numbers (line 1 is the header)."""
+    """The header and the rows with their line numbers (line 1 is the header). A file that
+    cannot be read on raises :class:`FileUnreadable` naming the line."""
     reader = csv.DictReader(stream)
-    header = [name.strip().lower() for name in (reader.fieldnames or [])]
+    try:
+        names = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise FileUnreadable(1, _unreadable(error)) from error
+    header = [name.strip().lower() for name in names]
     reader.fieldnames = header
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except (UnicodeDecodeError, csv.Error) as error:
+                raise FileUnreadable(reader.line_num + 1, _unreadable(error)) from error
             yield reader.line_num, row
 
     return header, rows()
+
+
+_NUL_MESSAGE = "the file contains a NUL byte (is it a spreadsheet, not CSV?); nothing was written"
+
+
+def _unreadable(error: Exception) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return "the file is not UTF-8 text (save it as CSV UTF-8); nothing was written"
+    text = str(error)
+    if "NUL" in text:
+        return _NUL_MESSAGE
+    if "field larger than field limit" in text:
+        return f"a field is longer than {csv.field_size_limit():,} characters; nothing was written"
+    return f"the file is not valid CSV ({text}); nothing was written"
 
 
 def missing_columns(header: list[str]) -> list[str]:
@@ -230,14 +226,23 @@ class RowParser:
         self.certifications = dict(Certification.objects.values_list("slug", "id"))
         self.statuses = set(Practitioner.Status.values)
         self.practice = practice_columns.PracticeColumns()
+        self.max_lengths = {
+            column: model._meta.get_field(name).max_length
+            for column, (model, name) in LENGTH_CHECKED.items()
+        }
 
     def parse(self, line: int, row: dict[str, str]) -> tuple[dict, set[int], LocationRecord]:
         get = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        for k, v in get.items():
+            if v.startswith("'"):  # rare: only then can it be the export's escaping
+                get[k] = unescape_formula(v)
+            if "\x00" in v:  # the csv module passes it on; PostgreSQL refuses it in text
+                raise FileUnreadable(line, _NUL_MESSAGE)
         problems: list[str] = []
         for column in REQUIRED_COLUMNS:
             if not get.get(column):
                 problems.append(f"{column} is required")
-        for column, limit in MAX_FIELD_LENGTH.items():
+        for column, limit in self.max_lengths.items():
             if len(get.get(column, "")) > limit:
                 problems.append(f"{column} is longer than {limit} characters")
         profession_id = self.professions.get(get.get("profession", ""))
@@ -324,385 +329,180 @@ class RowParser:
         return values, certification_ids, location
 
 
-def collect_records(
-    rows: Iterable[tuple[int, dict[str, str]]], report: ImportReport
-) -> dict[str, PractitionerRecord]:
-    """Validate every row; rows sharing an external_id become one practitioner."""
-    parser = RowParser()
-    records: dict[str, PractitionerRecord] = {}
-    for line, row in rows:
-        report.rows += 1
+class _Batcher:
+    """Collects validated rows into batches of practitioner records.
+
+    Within a batch, later rows of an external id add clinics and certificates to the first
+    (values that differ, but for the per-clinic phone, are a bad row). Across batches only the
+    external id and its first line are remembered (a few dozen bytes each); the rest of the
+    first row is in the database by then, where the writer compares it.
+    """
+
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+        self.parser = RowParser()
+        self.first_lines: dict[str, int] = {}
+        self.batch: dict[str, PractitionerRecord] = {}
+
+    def add(self, line: int, row: dict[str, str]) -> None:
+        self.report.rows += 1
         try:
-            values, certification_ids, location = parser.parse(line, row)
+            values, certification_ids, location = self.parser.parse(line, row)
         except ValueError as error:
-            report.errors.append(RowError(line, str(error)))
-            continue
-        external_id = row["external_id"].strip()
-        record = records.get(external_id)
+            self.report.add_error(line, str(error))
+            return
+        external_id = unescape_formula((row.get("external_id") or "").strip())
+        record = self.batch.get(external_id)
         if record is None:
-            records[external_id] = PractitionerRecord(
-                line, external_id, values, certification_ids, [location]
+            first_line = self.first_lines.get(external_id)
+            if first_line is None:
+                self.first_lines[external_id] = line
+            self.batch[external_id] = PractitionerRecord(
+                line, external_id, values, certification_ids, [location], first_line=first_line
             )
-            continue
-        different = [k for k, v in values.items() if v != record.values[k] and k != "phone"]
+            return
+        different = [
+            k for k, v in values.items() if v != record.values[k] and k not in PER_CLINIC_FIELDS
+        ]
         if different:
-            report.errors.append(
-                RowError(
-                    line,
-                    f"external_id {external_id!r} was first seen on line {record.line} with a "
-                    f"different {', '.join(different)}",
-                )
+            first = record.first_line or record.line
+            self.report.add_error(
+                line,
+                f"external_id {external_id!r} was first seen on line {first} with a "
+                f"different {', '.join(different).replace('profession_id', 'profession')}",
             )
-            continue
+            return
         record.certification_ids |= certification_ids
         if location.key not in {loc.key for loc in record.locations}:
             record.locations.append(location)
-    return records
 
-
-def _chunks(items: list, size: int = BATCH_SIZE) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-# Field types whose Python value is already what both databases store; anything else (dates,
-# JSON, decimals, fields added later) goes through Django's own conversion.
-_PLAIN_FIELDS = (
-    models.CharField,
-    models.TextField,
-    models.BooleanField,
-    models.FloatField,
-    models.IntegerField,
-    models.ForeignKey,
-)
-_PARAMS_PER_INSERT = 30_000  # under SQLite's 32,766 and PostgreSQL's 65,535 bind parameters
-
-
-def insert_new(objs: list[models.Model]) -> None:
-    """``Model.objects.bulk_create(objs)`` for new rows, several times faster.
-
-    Same rows, same primary keys set on the instances (``INSERT ... RETURNING id``, which both
-    databases return in VALUES order, as bulk_create relies on too), same defaults, ``auto_now``
-    and JSON handling, no signals (bulk_create sends none either). The speed comes from
-    preparing each value once with a converter chosen per field, instead of Django's generic
-    per-value path, and from fewer, larger statements: a million listings load in minutes.
-    """
-    if not objs:
-        return
-    model = type(objs[0])
-    connection = connections[router.db_for_write(model)]
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    getters: list[Callable[[models.Model], object]] = []
-    for f in fields:
-        if isinstance(f, _PLAIN_FIELDS):
-            getters.append(attrgetter(f.attname))
-        elif isinstance(f, models.DateTimeField) and (f.auto_now or f.auto_now_add):
-            # One timestamp for the whole batch, set on every instance as pre_save() would,
-            # and converted for the database once instead of once per row.
-            now = timezone.now()
-            stored = f.get_db_prep_save(now, connection)
-            for obj in objs:
-                setattr(obj, f.attname, now)
-            getters.append(lambda obj, stored=stored: stored)
-        elif type(f) is models.DateField and not (f.auto_now or f.auto_now_add):
-            # Most certificate dates are empty: no conversion for them.
-            getters.append(
-                lambda obj, f=f: (
-                    None
-                    if (value := getattr(obj, f.attname)) is None
-                    else f.get_db_prep_save(value, connection)
-                )
-            )
-        else:
-            getters.append(lambda obj, f=f: f.get_db_prep_save(f.pre_save(obj, True), connection))
-    qn = connection.ops.quote_name
-    columns = ", ".join(qn(f.column) for f in fields)
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    per_statement = max(1, _PARAMS_PER_INSERT // len(fields))
-    table = qn(model._meta.db_table)
-    returning = qn(model._meta.pk.column)
-    if connection.vendor == "postgresql":
-        # psycopg re-parses a huge multi-row statement on every call (most of the load time);
-        # a one-row statement sent through executemany is parsed once and pipelined.
-        with connection.cursor() as cursor:
-            raw = cursor.cursor
-            raw.executemany(
-                f"INSERT INTO {table} ({columns}) VALUES {row_sql} RETURNING {returning}",
-                [[getter(obj) for getter in getters] for obj in objs],
-                returning=True,
-            )
-            for obj in objs:
-                obj.pk = raw.fetchone()[0]
-                obj._state.adding = False
-                obj._state.db = connection.alias
-                raw.nextset()
-        return
-    with connection.cursor() as cursor:
-        for start in range(0, len(objs), per_statement):
-            batch = objs[start : start + per_statement]
-            params = [getter(obj) for obj in batch for getter in getters]
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES "
-                + ", ".join([row_sql] * len(batch))
-                + f" RETURNING {returning}",
-                params,
-            )
-            for obj, (pk,) in zip(batch, cursor.fetchall(), strict=True):
-                obj.pk = pk
-                obj._state.adding = False
-                obj._state.db = connection.alias
-
-
-M = TypeVar("M", bound=models.Model)
-
-
-@cache
-def _row_defaults(model: type[models.Model]) -> tuple[dict[str, object], list, frozenset]:
-    static: dict[str, object] = {}
-    dynamic = []
-    for model_field in model._meta.concrete_fields:
-        if model_field.has_default() and callable(model_field.default):
-            dynamic.append((model_field.attname, model_field.default))
-        else:
-            static[model_field.attname] = model_field.get_default()
-    return static, dynamic, frozenset(f.attname for f in model._meta.concrete_fields)
-
-
-def new_row(model: type[M], **values: object) -> M:
-    """``model(**values)`` for rows about to be bulk-inserted, without ``Model.__init__``'s
-    per-field keyword handling (most of an import's Python time at a million rows): the same
-    attributes, defaults included. ``values`` use attribute names (``practitioner_id``);
-    no ``pre_init``/``post_init`` signals are sent (no model here listens to them)."""
-    static, dynamic, names = _row_defaults(model)
-    if not values.keys() <= names:
-        raise TypeError(f"{model.__name__} has no field {sorted(values.keys() - names)}")
-    row = model.__new__(model)
-    attributes = row.__dict__
-    attributes.update(static)
-    for name, default in dynamic:
-        attributes[name] = default()
-    attributes.update(values)
-    attributes["_state"] = ModelState()
-    return row
-
-
-def _new_location(practitioner_id: int, record: LocationRecord, source: str) -> Location:
-    location = new_row(
-        Location,
-        practitioner_id=practitioner_id,
-        name=record.name,
-        address_line1=record.address_line1,
-        address_line2=record.address_line2,
-        city=record.city,
-        state=record.state,
-        postal_code=record.postal_code,
-        phone=record.phone,
-        source=source,
-    )
-    if record.latitude is not None:
-        location.latitude, location.longitude = record.latitude, record.longitude
-        location.precision = Location.Precision.PROVIDED
-        location.geocode_status = Location.GeocodeStatus.OK
-        location.geocoded_address = normalised_address(location)  # a later move re-geocodes
-    else:
-        place_at_zip_centroid(location)
-    location.latitude_band = search_index.latitude_band(location.latitude)  # as the trigger would
-    return location
-
-
-def write_records(
-    records: dict[str, PractitionerRecord],
-    report: ImportReport,
-    *,
-    source: str,
-    progress: Callable[[int], None] | None = None,
-) -> list[int]:
-    """Upsert practitioners, their locations and certifications; returns new location ids
-    that still need a geocode."""
-    progress = progress or (lambda n: None)
-    external_ids = list(records)
-    existing: dict[str, Practitioner] = {}
-    for chunk in _chunks(external_ids, 5000):
-        existing.update(
-            (p.external_id, p) for p in Practitioner.objects.filter(external_id__in=chunk)
-        )
-
-    taken_slugs = set(
-        Practitioner.objects.values_list("slug", flat=True).iterator(chunk_size=10000)
-    )
-    to_create: list[Practitioner] = []
-    to_update: list[Practitioner] = []
-    changed_fields: set[str] = set()
-    for external_id, record in records.items():
-        practitioner = existing.get(external_id)
-        if practitioner is None:
-            first = record.locations[0]
-            to_create.append(
-                new_row(
-                    Practitioner,
-                    external_id=external_id,
-                    slug=first_free_slug(
-                        listing_slug_base(record.values["name"], first.city), taken_slugs
-                    ),
-                    source=source,
-                    **record.values,
-                )
-            )
-            continue
-        changes = [f for f in PRACTITIONER_FIELDS if getattr(practitioner, f) != record.values[f]]
-        if changes:
-            for name in changes:
-                setattr(practitioner, name, record.values[name])
-            changed_fields.update(changes)
-            to_update.append(practitioner)
-        else:
-            report.practitioners_unchanged += 1
-
-    for chunk in _chunks(to_create):
-        insert_new(chunk)
-        progress(len(chunk))
-    report.practitioners_created = len(to_create)
-    for chunk in _chunks(to_update):
-        Practitioner.objects.bulk_update(chunk, [*changed_fields, "updated_at"])
-        progress(len(chunk))
-    report.practitioners_updated = len(to_update)
-    progress(report.practitioners_unchanged)
-
-    ids = {p.external_id: p.pk for p in (*existing.values(), *to_create)}
-    known_ids = [p.pk for p in existing.values()]
-    existing_locations: dict[tuple[int, tuple[str, str]], Location] = {}
-    existing_certs: set[tuple[int, int]] = set()
-    for chunk in _chunks(known_ids, 5000):
-        for location in Location.objects.filter(practitioner_id__in=chunk):
-            existing_locations[
-                (
-                    location.practitioner_id,
-                    address_key(location.address_line1, location.postal_code),
-                )
-            ] = location
-        existing_certs.update(
-            PractitionerCertification.objects.filter(practitioner_id__in=chunk).values_list(
-                "practitioner_id", "certification_id"
-            )
-        )
-
-    new_locations: list[Location] = []
-    changed_locations: list[Location] = []
-    new_certs: list[PractitionerCertification] = []
-    for external_id, record in records.items():
-        practitioner_id = ids[external_id]
-        for location_record in record.locations:
-            current = existing_locations.get((practitioner_id, location_record.key))
-            if current is None:
-                location = _new_location(practitioner_id, location_record, source)
-                if external_id not in existing:
-                    # What the database triggers would compute; matching them saves a write.
-                    location.listed = record.values.get("status") == Practitioner.Status.PUBLISHED
-                    location.certification_bits = search_index.certification_bits(
-                        record.certification_ids
-                    )
-                    location.has_other_clinics = len(record.locations) > 1
-                new_locations.append(location)
-            elif _update_location(current, location_record):
-                changed_locations.append(current)
-        for certification_id in sorted(record.certification_ids):
-            if (practitioner_id, certification_id) not in existing_certs:
-                new_certs.append(
-                    new_row(
-                        PractitionerCertification,
-                        practitioner_id=practitioner_id,
-                        certification_id=certification_id,
-                    )
-                )
-    # Certificates before clinics: a new clinic then finds its practitioner's certificates
-    # in place, and a new certificate finds no clinic of a new practitioner to update.
-    for chunk in _chunks(new_certs):
-        insert_new(chunk)
-    for chunk in _chunks(new_locations):
-        insert_new(chunk)
-    for chunk in _chunks(changed_locations):
-        Location.objects.bulk_update(
-            chunk,
-            [
-                *LOCATION_FIELDS,
-                "latitude",
-                "longitude",
-                "precision",
-                "geocode_status",
-                "updated_at",
-            ],
-        )
-    practice_columns.apply_practice_rows(records.values(), ids, address_key=address_key)
-    report.locations_created = len(new_locations)
-    report.locations_updated = len(changed_locations)
-    report.certifications_added = len(new_certs)
-    return [loc.pk for loc in new_locations if loc.geocode_status == Location.GeocodeStatus.PENDING]
-
-
-def _update_location(location: Location, record: LocationRecord) -> bool:
-    changed = False
-    for name, value in (
-        ("name", record.name),
-        ("address_line2", record.address_line2),
-        ("city", record.city),
-        ("state", record.state),
-        ("phone", record.phone),
-    ):
-        if getattr(location, name) != value:
-            setattr(location, name, value)
-            changed = True
-    # Coordinates in the file win over geocoded ones, but never over a pin set by hand.
-    if (
-        record.latitude is not None
-        and location.precision != Location.Precision.MANUAL
-        and (location.latitude, location.longitude) != (record.latitude, record.longitude)
-    ):
-        location.latitude, location.longitude = record.latitude, record.longitude
-        location.precision = Location.Precision.PROVIDED
-        location.geocode_status = Location.GeocodeStatus.OK
-        changed = True
-    return changed
+    def take(self) -> dict[str, PractitionerRecord]:
+        batch, self.batch = self.batch, {}
+        return batch
 
 
 def import_practitioners(
     *,
-    stream: TextIO,
+    stream: TextIO | None = None,
+    path: str | os.PathLike | None = None,
+    file_name: str = "",
     source: str = Practitioner.Source.CSV,
     dry_run: bool = False,
     skip_bad_rows: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[ImportProgress], None] | None = None,
     geocode: bool = True,
+    batch_size: int = BATCH_SIZE,
 ) -> ImportReport:
-    """Import a practitioners CSV. Writes nothing if any row is bad (unless ``skip_bad_rows``)
-    or on a dry run; the report says what was, or would have been, done. New clinics without
-    coordinates are then geocoded (``geocode=False`` leaves them pending for the command)."""
+    """Import a practitioners CSV, from ``stream`` (text) or ``path`` (opened here as UTF-8).
+
+    Writes nothing if any row is bad (unless ``skip_bad_rows``) or on a dry run; the report says
+    what was, or would have been, done, with every bad row's line. ``progress`` is called with
+    an :class:`ImportProgress` after every batch. Every change to an existing listing is in its
+    history as "CSV import <file_name>". New clinics without coordinates are then geocoded
+    (``geocode=False`` leaves them pending for ``manage.py geocode_locations``).
+    """
+    if (stream is None) == (path is None):
+        raise TypeError("import_practitioners needs exactly one of stream= or path=")
+    if path is not None:
+        raw = Path(path).open("rb")  # noqa: SIM115 (closed below)
+        with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
+            return _import(
+                text,
+                raw=raw,
+                file_name=file_name or Path(path).name,
+                source=source,
+                dry_run=dry_run,
+                skip_bad_rows=skip_bad_rows,
+                progress=progress,
+                geocode=geocode,
+                batch_size=batch_size,
+            )
+    assert stream is not None
+    return _import(
+        stream,
+        raw=None,
+        file_name=file_name or getattr(stream, "name", "") or "",
+        source=source,
+        dry_run=dry_run,
+        skip_bad_rows=skip_bad_rows,
+        progress=progress,
+        geocode=geocode,
+        batch_size=batch_size,
+    )
+
+
+def _import(
+    stream: TextIO,
+    *,
+    raw: BinaryIO | None,
+    file_name: str,
+    source: str,
+    dry_run: bool,
+    skip_bad_rows: bool,
+    progress: Callable[[ImportProgress], None] | None,
+    geocode: bool,
+    batch_size: int,
+) -> ImportReport:
     report = ImportReport(dry_run=dry_run)
-    header, rows = read_csv(stream)
-    missing = missing_columns(header)
-    if missing:
-        report.errors.append(RowError(1, f"missing column(s): {', '.join(missing)}"))
-        return report
-    records = collect_records(rows, report)
-    if report.errors and not skip_bad_rows:
-        return report
+    reason = f"CSV import {file_name}".strip()
+    total = os.fstat(raw.fileno()).st_size if raw is not None else None
+
+    def tell() -> None:
+        if progress is not None:
+            done = raw.tell() if raw is not None else None
+            progress(ImportProgress(report.rows, report.error_count, done, total))
+
     try:
-        with transaction.atomic():
-            pending_geocode = write_records(records, report, source=source, progress=progress)
+        header, rows = read_csv(stream)
+        missing = missing_columns(header)
+        if missing:
+            raise FileUnreadable(1, f"missing column(s): {', '.join(missing)}")
+        with transaction.atomic(), small_sqlite_cache():
+            batcher = _Batcher(report)
+            for line, row in rows:
+                batcher.add(line, row)
+                if len(batcher.batch) >= batch_size:
+                    write_records(batcher.take(), report, source=source, change_reason=reason)
+                    forget_queries()
+                    tell()
+            write_records(batcher.take(), report, source=source, change_reason=reason)
+            tell()
+            if report.error_count and not skip_bad_rows:
+                raise ImportAborted
             if dry_run:
                 raise ImportAborted
-    except ImportAborted:
+    except FileUnreadable as error:
+        report.add_error(error.line, error.message)
+        report.file_error = str(RowError(error.line, error.message))
+        report.forget_writes()
         return report
+    except ImportAborted:
+        if report.error_count and not skip_bad_rows:
+            report.forget_writes()
+        _sort_errors(report)
+        return report
+    _sort_errors(report)
     report.written = True
-    report.pending_geocode_ids = pending_geocode
-    if pending_geocode and geocode:
+    if report.pending_geocode_range and geocode:
         # Geocoding tasks after the commit, so the import never waits on the provider. The
         # immediate backend (development) runs them now and the report says how they went;
         # with a worker they run in the background and the clinics wait at their ZIP centroid.
+        # The new clinics are one id range (bulk inserts in one transaction).
+        waiting = Location.objects.filter(
+            pk__range=report.pending_geocode_range,
+            geocode_status=Location.GeocodeStatus.PENDING,
+        ).values_list("pk", flat=True)
         report.geocoding = tasks.summary_of(
-            tasks.geocode_in_background(location_ids=pending_geocode)
+            tasks.geocode_in_background(location_ids=waiting.iterator(chunk_size=10_000))
         )
     return report
 
 
+def _sort_errors(report: ImportReport) -> None:
+    # The writer finds a repeated external id's conflicts a batch later than the reader finds
+    # the rest: list them all in file order.
+    report.errors.sort(key=lambda error: error.line)
+
+
 def import_practitioners_from_text(text: str, **options) -> ImportReport:
-    return import_practitioners(stream=io.StringIO(text), **options)
+    return import_practitioners(stream=io.StringIO(text, newline=""), **options)

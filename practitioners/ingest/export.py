@@ -9,8 +9,6 @@ prefixed with an apostrophe; numbers such as a negative longitude are left as nu
 
 from __future__ import annotations
 
-import re
-
 import tablib
 from django.db.models import Prefetch, QuerySet
 from import_export import resources
@@ -18,20 +16,11 @@ from import_export.fields import Field
 
 from ..models import Location, Practitioner, PractitionerCertification
 from . import practice_columns
-from .csv import COLUMNS, OPTIONAL_COLUMNS
+from .csv import COLUMNS, OPTIONAL_COLUMNS, escape_formula
+
+__all__ = ["EXPORT_COLUMNS", "PractitionerResource", "escape_formula", "export_rows"]
 
 EXPORT_COLUMNS = [*COLUMNS, *OPTIONAL_COLUMNS]
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-
-
-def escape_formula(value):
-    """Make a cell inert in Excel, LibreOffice and Google Sheets (OWASP "CSV injection")."""
-    if not isinstance(value, str) or not value.startswith(FORMULA_PREFIXES):
-        return value
-    if _NUMBER.match(value):
-        return value
-    return "'" + value
 
 
 def _practitioner_columns(practitioner: Practitioner) -> dict:

@@ -26,7 +26,6 @@ _WGS84_A_MI = 6378.137 / 1.609344
 _WGS84_E2 = 0.00669437999014
 
 ZIP_PATTERN = re.compile(r"^([0-9]{5})(?:-?([0-9]{4}))?$")
-CITY_STATE_PATTERN = re.compile(r"^\s*(?P<city>[^,]+?)\s*,\s*(?P<state>[A-Za-z]{2})\s*$")
 
 
 # Farther than any two points on earth are apart (half the equator is about 12,450 miles): a
@@ -218,7 +217,8 @@ def _place_index() -> dict[tuple[str, str], tuple[float, float, str]]:
         names = [row["city"], *row.get("acceptable_cities", [])]
         for name in names:
             key = (_normalise_city(name), row["state"].upper())
-            entry = sums.setdefault(key, [0.0, 0.0, 0, row["city"]])
+            # The name as matched: a ZIP of Burke, VA also accepts "Springfield".
+            entry = sums.setdefault(key, [0.0, 0.0, 0, name])
             entry[0] += float(row["lat"])
             entry[1] += float(row["long"])
             entry[2] += 1
@@ -226,7 +226,7 @@ def _place_index() -> dict[tuple[str, str], tuple[float, float, str]]:
 
 
 def _normalise_city(name: str) -> str:
-    name = re.sub(r"[.\s]+", " ", name.strip().lower())
+    name = re.sub(r"[.\s]+", " ", name.lower()).strip()
     return re.sub(r"^saint ", "st ", re.sub(r"^st\.? ", "st ", name))
 
 
@@ -285,22 +285,213 @@ def origin_from_zip(text: str) -> Origin:
     )
 
 
-def origin_from_place(text: str) -> Origin:
-    match = CITY_STATE_PATTERN.match(text)
-    if not match:
-        raise OriginError('Enter a city and state like "Memphis, TN".')
-    key = (_normalise_city(match["city"]), match["state"].upper())
-    found = _place_index().get(key)
+def _pairs(words: str) -> list[str]:
+    """'n h n mex' -> ['n h', 'n mex']; 'calif cal' -> ['calif', 'cal']: a one-letter word
+    belongs with the word after it ("N.H." normalises to "n h")."""
+    out: list[str] = []
+    pending = ""
+    for word in words.split():
+        if len(word) == 1 and not pending:
+            pending = word
+            continue
+        out.append(f"{pending} {word}" if pending else word)
+        pending = ""
+    return out
+
+
+# What people type after a city: the USPS code or the name, any case.
+STATE_NAMES = {
+    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
+    "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "DC": "District of Columbia",
+    "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois",
+    "IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana",
+    "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan", "MN": "Minnesota",
+    "MS": "Mississippi", "MO": "Missouri", "MT": "Montana", "NE": "Nebraska", "NV": "Nevada",
+    "NH": "New Hampshire", "NJ": "New Jersey", "NM": "New Mexico", "NY": "New York",
+    "NC": "North Carolina", "ND": "North Dakota", "OH": "Ohio", "OK": "Oklahoma",
+    "OR": "Oregon", "PA": "Pennsylvania", "RI": "Rhode Island", "SC": "South Carolina",
+    "SD": "South Dakota", "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VT": "Vermont",
+    "VA": "Virginia", "WA": "Washington", "WV": "West Virginia", "WI": "Wisconsin",
+    "WY": "Wyoming", "PR": "Puerto Rico", "VI": "Virgin Islands", "GU": "Guam",
+    "AS": "American Samoa", "MP": "Northern Mariana Islands",
+}  # fmt: skip
+_STATE_CODES = {
+    **{code.lower(): code for code in STATE_NAMES},
+    **{name.lower(): code for code, name in STATE_NAMES.items()},
+    "washington dc": "DC",
+    "d c": "DC",
+    "us virgin islands": "VI",
+    # The newspaper (AP) abbreviations, which many people still write.
+    **{
+        abbreviation: code
+        for code, abbreviations in {
+            "AL": "ala",
+            "AZ": "ariz",
+            "AR": "ark",
+            "CA": "calif cal",
+            "CO": "colo",
+            "CT": "conn",
+            "DE": "del",
+            "FL": "fla",
+            "GA": "ga",
+            "IL": "ill",
+            "IN": "ind",
+            "KS": "kan kans",
+            "KY": "ky",
+            "LA": "la",
+            "MD": "md",
+            "MA": "mass",
+            "MI": "mich",
+            "MN": "minn",
+            "MS": "miss",
+            "MO": "mo",
+            "MT": "mont",
+            "NE": "neb nebr",
+            "NV": "nev",
+            "NH": "n h",
+            "NJ": "n j",
+            "NM": "n m n mex",
+            "NY": "n y",
+            "NC": "n c",
+            "ND": "n d n dak",
+            "OK": "okla",
+            "OR": "ore oreg",
+            "PA": "pa penn",
+            "RI": "r i",
+            "SC": "s c",
+            "SD": "s d s dak",
+            "TN": "tenn",
+            "TX": "tex",
+            "VT": "vt",
+            "VA": "va",
+            "WA": "wash",
+            "WV": "w va",
+            "WI": "wis wisc",
+            "WY": "wyo",
+        }.items()
+        for abbreviation in _pairs(abbreviations)
+    },
+}
+# "New Hampshire" and "District of Columbia" are several words: try the longest ending first.
+_STATE_WORDS = max(len(name.split()) for name in _STATE_CODES)
+
+
+class AmbiguousPlace(OriginError):
+    """A city name alone that several states have: ``choices`` lists them, biggest first."""
+
+    def __init__(self, message: str, choices: list[Origin]) -> None:
+        super().__init__(message)
+        self.choices = choices
+
+
+def state_code(text: str) -> str | None:
+    """'tn', 'Tennessee' or 'TENNESSEE' -> 'TN'; None when it names no state."""
+    return _STATE_CODES.get(_normalise_city(text))
+
+
+@cache
+def _city_index() -> dict[str, list[tuple[int, str]]]:
+    """A city name -> the states that have it, as (standard ZIP codes, state), most first."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in zipcodes.list_all():
+        if row.get("zip_code_type") not in ("STANDARD", None) or not row.get("lat"):
+            continue
+        for name in {_normalise_city(n) for n in [row["city"], *row.get("acceptable_cities", [])]}:
+            by_state = counts.setdefault(name, {})
+            by_state[row["state"].upper()] = by_state.get(row["state"].upper(), 0) + 1
+    return {
+        name: sorted(((n, state) for state, n in by_state.items()), key=lambda c: (-c[0], c[1]))
+        for name, by_state in counts.items()
+    }
+
+
+def _place_origin(city_key: str, state: str) -> Origin | None:
+    found = _place_index().get((city_key, state))
     if found is None:
-        raise OriginError(f'We could not find "{text.strip()}". Check the spelling, or use a ZIP.')
+        return None
     lat, lon, city = found
     return Origin(
         latitude=lat,
         longitude=lon,
-        label=f"{city.title()}, {key[1]}",
+        label=f"{city.title()}, {state}",
         city=city.title(),
-        state=key[1],
+        state=state,
     )
+
+
+def _city_and_state(text: str) -> list[tuple[str, str | None]]:
+    """The readings of what was typed, most specific first: (city, state code) for "Memphis, TN",
+    "memphis tn" or "Memphis Tennessee"; (city, None) for a city name alone."""
+    if "," in text:
+        city, _, state = text.rpartition(",")
+        code = state_code(state)
+        return [(_normalise_city(city), code)] if code else []
+    words = _normalise_city(text).split()
+    readings: list[tuple[str, str | None]] = []
+    for n in range(min(_STATE_WORDS, len(words) - 1), 0, -1):
+        code = state_code(" ".join(words[-n:]))
+        if code:
+            readings.append((" ".join(words[:-n]), code))
+    return [*readings, (" ".join(words), None)]
+
+
+def origin_from_place(text: str) -> Origin:
+    """Where a city is, from what a person typed in the city box: "Memphis, TN", "memphis tn",
+    "Memphis Tennessee", "Memphis" (when one state has it; else :class:`AmbiguousPlace`), or a
+    ZIP code typed there by mistake, which is used as a ZIP."""
+    typed = " ".join(text.split())
+    # "38117", or "Memphis, TN 38117" as on an envelope: the ZIP is the more precise.
+    trailing_zip = re.search(r"(?:^|[\s,])([0-9]{5}(?:-[0-9]{4})?)$", typed)
+    if trailing_zip:
+        return origin_from_zip(trailing_zip.group(1))
+    if not typed.strip(" ,"):
+        raise OriginError('Enter a city and state like "Memphis, TN".')
+    readings = _city_and_state(typed)
+    if not readings:
+        state = typed.rpartition(",")[2].strip()
+        raise OriginError(
+            f'We could not find "{typed}": "{state}" is not a US state. '
+            'Enter a city and state like "Memphis, TN".'
+        )
+    for city_key, code in readings:
+        if code is not None:
+            origin = _place_origin(city_key, code)
+            if origin is not None:
+                return origin
+            continue
+        choices = [
+            origin
+            for _, state in _city_index().get(city_key, [])
+            if (origin := _place_origin(city_key, state)) is not None
+        ]
+        if len(choices) == 1:
+            return choices[0]
+        if choices:
+            raise AmbiguousPlace(
+                f"There is a {choices[0].city} in {len(choices)} states. Choose one, or add "
+                f'the state, like "{choices[0].label}".',
+                choices,
+            )
+    if readings[0][1] is not None:
+        raise OriginError(
+            f'We could not find "{typed}" in {STATE_NAMES.get(readings[0][1], readings[0][1])}. '
+            "Check the spelling, or use a ZIP code."
+        )
+    raise OriginError(
+        f'We could not find "{typed}". Enter a city and state like "Memphis, TN", or a ZIP code.'
+    )
+
+
+def place_choices(text: str) -> list[Origin]:
+    """The places a city name alone could mean (several states have it), biggest first; empty
+    when the text names one place or none."""
+    try:
+        origin_from_place(text)
+    except AmbiguousPlace as ambiguous:
+        return ambiguous.choices
+    except OriginError:
+        return []
+    return []
 
 
 def origin_from_coordinates(latitude: float, longitude: float) -> Origin:

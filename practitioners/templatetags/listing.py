@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 from django import template
+from django.conf import settings
 from django.core.paginator import Page
+from django.utils.dateformat import format as format_date
 from django.utils.safestring import SafeString, mark_safe
 
 from .. import practice, seo
-from ..models import Location, Practitioner
+from ..models import Location, Practitioner, PractitionerCertification
+from ..search import geo
 
 register = template.Library()
 
@@ -125,3 +128,68 @@ def page_numbers(page: Page, around: int = 2) -> list[int | None]:
             numbers.append(None)
         numbers.append(number)
     return numbers
+
+
+@register.simple_tag
+def place_choices(typed: str | None) -> list[dict[str, str]]:
+    """The places a city name alone could mean ("Memphis": TN, IN, MI...), to choose from."""
+    if not typed:
+        return []
+    return [
+        {
+            "label": place.label,
+            "city": place.city or "",
+            "state_name": geo.STATE_NAMES.get(place.state or "", place.state or ""),
+        }
+        for place in geo.place_choices(typed)
+    ]
+
+
+# Each search parameter's name on the form and the element an error summary links to.
+_SEARCH_FIELDS = {
+    "zip": ("ZIP code", "id_zip"),
+    "near": ("City, state", "id_near"),
+    "lat": ("Your location", "location-error"),
+    "lon": ("Your location", "location-error"),
+    "radius": ("Within", "id_radius"),
+    "certification": ("Certified in", "id_certification_0"),
+    "match": ("Practitioner must hold", "id_match_all"),
+    "profession": ("Profession", "id_profession"),
+    "accepting_new_patients": ("Accepting new patients", "id_accepting_new_patients"),
+    "telehealth": ("Offers telehealth", "id_telehealth"),
+    "q": ("Name contains", "id_q"),
+}
+
+
+@register.simple_tag
+def search_errors(form) -> list[dict[str, str]]:
+    """One line per field in error, in the form's order: its label, where it is, the message."""
+    lines = []
+    seen: set[str] = set()
+    for name, (label, anchor) in _SEARCH_FIELDS.items():
+        errors = form.errors.get(name)
+        if errors and anchor not in seen:
+            seen.add(anchor)
+            lines.append({"label": label, "anchor": anchor, "message": " ".join(errors)})
+    return lines
+
+
+@register.filter
+def verified_text(record: PractitionerCertification, date_format: str = "M Y") -> str:
+    """ "verified Jun 2026", or, once the check is older than staff trust (the window of
+    ``PractitionerCertification.objects.stale()``), "verified over a year ago": a date that
+    old reads as current at a glance."""
+    if record.verified_on is None:
+        return ""
+    if record.verification_is_stale():
+        return f"verified over {_age(settings.VERIFICATION_MAX_AGE_DAYS)} ago"
+    return f"verified {format_date(record.verified_on, date_format)}"
+
+
+def _age(days: int) -> str:
+    if days % 365 == 0 or days % 366 == 0:
+        years = days // 365
+        return "a year" if years == 1 else f"{years} years"
+    if days >= 60:
+        return f"{round(days / 30.44)} months"
+    return f"{days} days"

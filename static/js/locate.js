@@ -49,7 +49,12 @@
       }
     });
     say("Searching near your location…", false);
-    form.submit();
+    // requestSubmit runs the submit handlers (static/js/search-form.js leaves empty fields out).
+    if (form.requestSubmit) {
+      form.requestSubmit();
+    } else {
+      form.submit();
+    }
   }
 
   function failed(error) {

@@ -22,6 +22,35 @@
     locationInputs().forEach(function (input) {
       input.disabled = false;
     });
+    form.querySelectorAll("[data-left-out]").forEach(function (input) {
+      input.disabled = false;
+      delete input.dataset.leftOut;
+    });
+  });
+
+  // A disabled field is not sent: the URL carries only what was filled in (no "near=&q="),
+  // and "all of them" only with a certification to hold. The server redirects to the same
+  // clean URL when JavaScript is off.
+  function leaveOut(input) {
+    if (!input.disabled) {
+      input.disabled = true;
+      input.dataset.leftOut = "true";
+    }
+  }
+
+  form.addEventListener("submit", function () {
+    Array.prototype.forEach.call(form.elements, function (input) {
+      var kind = (input.type || "").toLowerCase();
+      if (!input.name || kind === "checkbox" || kind === "radio" || kind === "submit" || kind === "button") {
+        return;
+      }
+      if (input.value.trim() === "") {
+        leaveOut(input);
+      }
+    });
+    if (!form.querySelector('input[name="certification"]:checked')) {
+      form.querySelectorAll('input[name="match"]').forEach(leaveOut);
+    }
   });
 
   // A ZIP or city typed after a location search replaces the location (the server would prefer

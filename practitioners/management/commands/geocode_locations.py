@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
 from practitioners import locks, tasks
 from practitioners.geocoding import current_provider, geocode_locations
+from practitioners.management.progress import progress_bar
 from practitioners.models import Location
 
 
@@ -61,12 +61,12 @@ class Command(BaseCommand):
         total = queryset.count()
         if options["limit"] is not None and not options["all"]:
             total = min(total, options["limit"])
-        bar = tqdm(
+        bar = progress_bar(
+            self,
+            verbosity=verbosity,
             total=total,
             desc=f"Geocoding ({current_provider()})",
             unit=" locations",
-            disable=verbosity < 1,
-            file=self.stderr._out,
         )
         try:
             # One geocoding client at a time across every process (tasks, the scheduled retry),

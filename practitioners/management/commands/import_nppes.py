@@ -5,9 +5,9 @@ import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
 from practitioners.ingest.nppes import NppesFormatError, import_nppes
+from practitioners.management.progress import progress_bar
 from practitioners.models import Practitioner
 
 
@@ -46,13 +46,13 @@ class Command(BaseCommand):
             locations = self._open(stack, options["locations"]) if options["locations"] else None
             size = Path(options["file"]).stat().st_size
             bar = stack.enter_context(
-                tqdm(
+                progress_bar(
+                    self,
+                    verbosity=verbosity,
                     total=size,
                     unit="B",
                     unit_scale=True,
                     desc="Scanning",
-                    disable=verbosity < 1,
-                    file=self.stderr._out,
                 )
             )
             started = time.monotonic()

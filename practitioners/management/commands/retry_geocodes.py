@@ -5,11 +5,11 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 from django.utils import timezone
-from tqdm import tqdm
 
 from practitioners import locks, tasks
 from practitioners.geocoding import current_provider, geocode_locations
 from practitioners.management.commands.geocode_locations import positive_int
+from practitioners.management.progress import progress_bar
 from practitioners.models import Location
 
 
@@ -56,12 +56,12 @@ class Command(BaseCommand):
             total = queryset.count()
             if options["limit"] is not None:
                 total = min(total, options["limit"])
-            bar = tqdm(
+            bar = progress_bar(
+                self,
+                verbosity=verbosity,
                 total=total,
                 desc=f"Retrying geocodes ({current_provider()})",
                 unit=" clinics",
-                disable=verbosity < 1,
-                file=self.stderr._out,
             )
             try:
                 summary = geocode_locations(
