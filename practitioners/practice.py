@@ -542,3 +542,74 @@ def format_hours(hours: Iterable[OpeningHours]) -> str:
         rules.append(f"{days} {spans_by_day[day]}")
         day = last + 1
     return "; ".join(rules)
+
+
+# --- ... or as three columns of a page's own row query ----------------------------------------
+
+_SEPARATOR = "\x1f"  # ASCII unit separator: in no code, name or time
+
+
+def details_columns_sql(vendor: str, *, practitioner: str = "p", clinic: str = "l") -> list[str]:
+    """Three scalar subqueries a result page's row query selects, so the practitioner's
+    languages and payers and the clinic's hours come with the row at no extra statement
+    (:func:`apply_details_columns` reads them)."""
+    from django.apps import apps
+
+    model = apps.get_model("practitioners", "Practitioner")
+    languages_table = model.languages.through._meta.db_table
+    payers_table = model.payers.through._meta.db_table
+
+    def joined(expression: str) -> str:
+        if vendor == "postgresql":
+            return f"string_agg({expression}, '{_SEPARATOR}')"
+        return f"group_concat({expression}, '{_SEPARATOR}')"
+
+    text = "VARCHAR(120)"
+    sep = f"'{_SEPARATOR}'"
+    hour = (
+        f"CAST(h.weekday AS {text}) || {sep} || CAST(h.opens AS {text}) || {sep} || "
+        f"CAST(h.closes AS {text})"
+    )
+    return [
+        f"(SELECT {joined(f'g.code || {sep} || g.name')} FROM {languages_table} t "
+        f"JOIN {Language._meta.db_table} g ON g.id = t.language_id "
+        f"WHERE t.practitioner_id = {practitioner}.id)",
+        f"(SELECT {joined(f'y.slug || {sep} || y.name')} FROM {payers_table} t "
+        f"JOIN {Payer._meta.db_table} y ON y.id = t.payer_id "
+        f"WHERE t.practitioner_id = {practitioner}.id)",
+        f"(SELECT {joined(hour)} FROM {OpeningHours._meta.db_table} h "
+        f"WHERE h.location_id = {clinic}.id)",
+    ]
+
+
+def apply_details_columns(practitioner, clinic, values: Sequence, *, now: dt.datetime) -> None:
+    """What :func:`attach_practice_details` sets, from the three columns of
+    :func:`details_columns_sql`."""
+    languages, payers, hours = values
+
+    def parts(joined: str | None, width: int) -> list[list[str]]:
+        if not joined:
+            return []
+        fields = joined.split(_SEPARATOR)
+        return [fields[i : i + width] for i in range(0, len(fields), width)]
+
+    practitioner.language_list = sorted(
+        (Language(code=code, name=name) for code, name in parts(languages, 2)),
+        key=lambda g: g.name,
+    )
+    practitioner.payer_list = sorted(
+        (Payer(slug=slug, name=name) for slug, name in parts(payers, 2)), key=lambda y: y.name
+    )
+    clinic.hours_list = sorted(
+        (
+            OpeningHours(
+                location_id=clinic.pk,
+                weekday=int(weekday),
+                opens=dt.time.fromisoformat(opens[:8]),
+                closes=dt.time.fromisoformat(closes[:8]),
+            )
+            for weekday, opens, closes in parts(hours, 3)
+        ),
+        key=lambda h: (h.weekday, h.opens),
+    )
+    clinic.hours_today = todays_hours(clinic, clinic.hours_list, now)

@@ -14,7 +14,7 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connections
-from django.db.models import Q, QuerySet, Value
+from django.db.models import BigIntegerField, Q, QuerySet, Value
 from django.utils import timezone
 
 from ..models import Certification, ClinicPasses, Practitioner, Profession
@@ -96,18 +96,35 @@ class RadiusFilter(django_filters.NumberFilter):
 _FORM_CLASSES: dict[tuple, type[forms.Form]] = {}
 
 
-def practice_choice_rows() -> tuple[list[Language], list[Payer]]:
-    """Every language and payer, in one statement (the choices and the validation)."""
-    languages = Language.objects.annotate(kind=Value("g")).values_list("kind", "id", "code", "name")
-    payers = Payer.objects.annotate(kind=Value("y")).values_list("kind", "id", "slug", "name")
-    rows = languages.order_by().union(payers.order_by(), all=True).order_by("kind", "name")
-    every_language, every_payer = [], []
-    for kind, pk, code, name in rows:
-        if kind == "g":
-            every_language.append(Language(id=pk, code=code, name=name))
+def choice_rows() -> tuple[list[Certification], list[Language], list[Payer]]:
+    """Every certification, language and payer (id, slug or code, name, parent), in one
+    statement: the choices, the validation and the certifications' levels come from them."""
+    no_parent = Value(None, output_field=BigIntegerField())
+    certifications = Certification.objects.annotate(kind=Value("c")).values_list(
+        "kind", "id", "slug", "name", "parent_id"
+    )
+    languages = Language.objects.annotate(kind=Value("g"), parent=no_parent).values_list(
+        "kind", "id", "code", "name", "parent"
+    )
+    payers = Payer.objects.annotate(kind=Value("y"), parent=no_parent).values_list(
+        "kind", "id", "slug", "name", "parent"
+    )
+    rows = (
+        certifications.order_by()
+        .union(languages.order_by(), payers.order_by(), all=True)
+        .order_by("kind", "name")
+    )
+    every_certification, every_language, every_payer = [], [], []
+    for kind, pk, slug, name, parent_id in rows:
+        if kind == "c":
+            every_certification.append(
+                Certification(id=pk, slug=slug, name=name, parent_id=parent_id)
+            )
+        elif kind == "g":
+            every_language.append(Language(id=pk, code=slug, name=name))
         else:
-            every_payer.append(Payer(id=pk, slug=code, name=name))
-    return every_language, every_payer
+            every_payer.append(Payer(id=pk, slug=slug, name=name))
+    return every_certification, every_language, every_payer
 
 
 def _yes_only(label: str) -> django_filters.ChoiceFilter:
@@ -229,11 +246,10 @@ class PractitionerFilter(django_filters.FilterSet):
         super().__init__(*args, **kwargs)
         # A dozen rows, read once per search: the choices, the requested certifications and
         # their levels all come from them, instead of a query each.
-        self.every_certification: list[Certification] = list(Certification.objects.all())
+        self.every_certification, self.every_language, self.every_payer = choice_rows()
         self.filters["certification"].extra["choices"] = certification_choices(
             self.every_certification
         )
-        self.every_language, self.every_payer = practice_choice_rows()
         self.filters["language"].extra["choices"] = [(g.code, g.name) for g in self.every_language]
         self.filters["insurance"].extra["choices"] = [(y.slug, y.name) for y in self.every_payer]
 

@@ -26,7 +26,7 @@ from ..models import (
     PractitionerCertification,
     Profession,
 )
-from ..practice import attach_practice_details
+from ..practice import apply_details_columns, attach_practice_details, details_columns_sql
 from . import geo
 
 
@@ -232,7 +232,13 @@ def listings_for(matches: Sequence[NearbyMatch]) -> list[Practitioner]:
         return []
     db = router.db_for_read(Location)
     ids = [match.location_id for match in matches]
-    columns = [*_CLINICS.select, *_PRACTITIONERS.select, *_PROFESSIONS.select]
+    vendor = connections[db].vendor
+    columns = [
+        *_CLINICS.select,
+        *_PRACTITIONERS.select,
+        *_PROFESSIONS.select,
+        *details_columns_sql(vendor),
+    ]
     sql = (
         f"SELECT {', '.join(columns)} FROM {Location._meta.db_table} l "
         f"JOIN {Practitioner._meta.db_table} p ON p.id = l.practitioner_id "
@@ -244,14 +250,17 @@ def listings_for(matches: Sequence[NearbyMatch]) -> list[Practitioner]:
         rows = cursor.fetchall()
     first_practitioner = len(_CLINICS.fields)
     first_profession = first_practitioner + len(_PRACTITIONERS.fields)
+    first_detail = first_profession + len(_PROFESSIONS.fields)
     clinics = {}
+    now = timezone.now()
     for row in rows:
         clinic = _CLINICS.build(db, row[:first_practitioner])
         practitioner = _PRACTITIONERS.build(db, row[first_practitioner:first_profession])
-        profession = row[first_profession:]
+        profession = row[first_profession:first_detail]
         practitioner.profession = (
             None if profession[0] is None else _PROFESSIONS.build(db, profession)
         )
+        apply_details_columns(practitioner, clinic, row[first_detail:], now=now)
         clinic.practitioner = practitioner
         clinics[clinic.pk] = clinic
     listings = []
@@ -393,12 +402,13 @@ def run_search(
     if filterset.origin is None:
         attach_first_clinics(page.object_list)
     attach_certificates(page.object_list, filterset.every_certification)
-    attach_practice_details(
-        page.object_list,
-        [getattr(p, "nearest_location", None) for p in page.object_list],
-        db=router.db_for_read(Location),
-        now=timezone.now(),
-    )
+    if filterset.origin is None:  # with an origin, the rows came with them
+        attach_practice_details(
+            page.object_list,
+            [getattr(p, "nearest_location", None) for p in page.object_list],
+            db=router.db_for_read(Location),
+            now=timezone.now(),
+        )
     results = SearchResults(
         page=page,
         paginator=paginator,
