@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -535,6 +536,13 @@ def same_clinic_key(address_line1: str, postal_code: str) -> tuple[str, str]:
 _NOT_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
 
 
+def new_external_id() -> str:
+    """Every listing has a stable external id from the moment it is created (the public form,
+    the admin, the NPI registry import; a CSV gives its own), so an export imported back finds
+    it instead of creating a second listing. 64 random bits: no clash in any directory's life."""
+    return f"pl-{uuid.uuid4().hex[:16]}"
+
+
 class RecordSource(models.TextChoices):
     """Where a listing or a clinic came from (shared by practitioners and locations)."""
 
@@ -569,7 +577,12 @@ class Practitioner(PracticeDetails, models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     status_reason = models.CharField(max_length=200, blank=True)
     slug = models.SlugField(max_length=220, unique=True)
-    external_id = models.CharField(max_length=100, blank=True, default="")
+    external_id = models.CharField(
+        max_length=100,
+        blank=True,
+        default=new_external_id,
+        help_text="The listing's id in CSV files: an export imported back updates this listing.",
+    )
     npi = models.CharField("NPI", max_length=10, blank=True, default="", validators=[validate_npi])
     source = models.CharField(max_length=12, choices=Source.choices, default=Source.STAFF)
     source_updated_on = models.DateField(
@@ -609,6 +622,13 @@ class Practitioner(PracticeDetails, models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}, {self.credentials}" if self.credentials else self.name
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.external_id:  # cleared in the admin: a listing keeps having one
+            self.external_id = new_external_id()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "external_id"}
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("practitioners:profile", kwargs={"slug": self.slug})

@@ -214,9 +214,13 @@ def test_insert_new_writes_what_bulk_create_writes():
     stored_fast = Practitioner.objects.get(pk=fast.pk)
     stored_slow = Practitioner.objects.get(pk=slow.pk)
     for field in Practitioner._meta.concrete_fields:
-        if field.name in {"id", "name", "slug", "nppes_values", "created_at", "updated_at"}:
+        unique_per_row = {"id", "name", "slug", "external_id"}
+        if field.name in {*unique_per_row, "nppes_values", "created_at", "updated_at"}:
             continue
         assert getattr(stored_fast, field.attname) == getattr(stored_slow, field.attname)
+    # Both got a fresh external id from the model's default, each its own.
+    assert stored_fast.external_id.startswith("pl-") and stored_slow.external_id.startswith("pl-")
+    assert stored_fast.external_id != stored_slow.external_id
     assert stored_fast.nppes_values == {"name": "Fast"}
     assert stored_fast.created_at is not None and stored_fast.updated_at is not None
     assert PractitionerFactory().pk > fast.pk  # the sequence moved on

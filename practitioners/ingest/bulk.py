@@ -390,13 +390,15 @@ def write_records(
 
     slugs = unique_listing_slugs(
         [
-            (p.name, records[p.external_id].locations[0].city, p.npi)  # type: ignore[misc]
+            (p.name, _first_city(records[p.external_id]), p.npi)  # type: ignore[misc]
             for p in to_create
         ]
     )
     for practitioner, slug in zip(to_create, slugs, strict=True):
         practitioner.slug = slug
     insert_new(to_create)
+    if change_reason:
+        _record_creations(to_create, change_reason)
     progress(len(to_create))
     report.practitioners_created += len(to_create)
     if to_update:
@@ -439,7 +441,7 @@ def write_records(
                     )
                     location.has_other_clinics = len(record.locations) > 1
                 new_locations.append(location)
-            elif _update_location(current, location_record):
+            elif _update_location(current, location_record, record.values["phone"]):
                 changed_locations.append(current)
         for certification_id in sorted(record.certification_ids):
             if (practitioner_id, certification_id) not in existing_certs:
@@ -483,6 +485,39 @@ def write_records(
         report.pending_geocode_range = (min(low, *pending), max(high, *pending))
 
 
+def _first_city(record: PractitionerRecord) -> str:
+    return record.locations[0].city if record.locations else ""
+
+
+@cache
+def _history_fields(model: type[models.Model]) -> list[str]:
+    """The attributes of ``model`` its history rows copy."""
+    history = model.history.model  # type: ignore[attr-defined]
+    copied = {f.attname for f in history._meta.concrete_fields}
+    return [f.attname for f in model._meta.concrete_fields if f.attname in copied]
+
+
+def _record_creations(created: list[Practitioner], reason: str) -> None:
+    """The first history row of every listing the import created ("created", by "CSV import
+    <file>"), written the same fast way as the listings themselves."""
+    history = Practitioner.history.model  # type: ignore[attr-defined]
+    names = _history_fields(Practitioner)
+    now = timezone.now()
+    insert_new(
+        [
+            new_row(
+                history,
+                **{name: getattr(practitioner, name) for name in names},
+                history_date=now,
+                history_type="+",
+                history_change_reason=reason,
+                history_user_id=None,
+            )
+            for practitioner in created
+        ]
+    )
+
+
 def _save_with_history(
     objs: list[models.Model], model: type[models.Model], fields: list[str], reason: str
 ) -> None:
@@ -513,18 +548,22 @@ def _record_additions(
             )
 
 
-def _update_location(location: Location, record: LocationRecord) -> bool:
+def _update_location(location: Location, record: LocationRecord, listing_phone: str) -> bool:
     changed = False
     for name, value in (
         ("name", record.name),
         ("address_line2", record.address_line2),
         ("city", record.city),
         ("state", record.state),
-        ("phone", record.phone),
     ):
         if getattr(location, name) != value:
             setattr(location, name, value)
             changed = True
+    # The export writes a clinic without a phone of its own with the listing's phone (what its
+    # row's phone means for it): that is no change.
+    if (location.phone or listing_phone) != record.phone:
+        location.phone = record.phone
+        changed = True
     # Coordinates in the file win over geocoded ones, but never over a pin set by hand.
     if (
         record.latitude is not None

@@ -73,6 +73,8 @@ COLUMNS = [
     "status",
 ]
 OPTIONAL_COLUMNS = ["npi", *practice_columns.COLUMNS]
+# The admin's export formats this importer reads back (the others are for reading, not editing).
+IMPORTED_FORMATS = ("csv",)
 REQUIRED_COLUMNS = [
     "external_id",
     "name",
@@ -81,6 +83,16 @@ REQUIRED_COLUMNS = [
     "city",
     "state",
     "postal_code",
+]
+CLINIC_COLUMNS = [
+    "location_name",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "latitude",
+    "longitude",
 ]
 # Text columns and the model field whose max_length bounds them.
 LENGTH_CHECKED = {
@@ -105,28 +117,33 @@ FALSE_WORDS = {"false", "no", "n", "0"}
 # exactly that apostrophe, so an exported file imported back is the data it came from.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_ESCAPE_STARTS = frozenset([*FORMULA_PREFIXES, "'"])
 
 _url_validator = URLValidator(schemes=["http", "https"])
 _email_validator = EmailValidator()
 
 
+def _would_escape(text: str) -> bool:
+    """A formula-like text (not a number), or an apostrophe before one: a cell that starts
+    with an apostrophe only because its value does must keep it through the round trip."""
+    if text.startswith("'"):
+        return _would_escape(text[1:])
+    return text.startswith(FORMULA_PREFIXES) and not _NUMBER.match(text)
+
+
 def escape_formula(value):
     """Make a cell inert in Excel, LibreOffice and Google Sheets; numbers (a negative
     longitude) stay numbers."""
-    if not isinstance(value, str) or not value.startswith(FORMULA_PREFIXES):
-        return value
-    if _NUMBER.match(value):
-        return value
-    return "'" + value
+    if isinstance(value, str) and value[:1] in _ESCAPE_STARTS and _would_escape(value):
+        return "'" + value
+    return value
 
 
 def unescape_formula(value: str) -> str:
-    """Undo :func:`escape_formula` and nothing else: "'=SUM(A1)" -> "=SUM(A1)" and "'- note"
-    -> "- note", while "'tis" and "'-5" (escape_formula never escapes a number) stay as typed."""
-    if value.startswith("'") and value[1:].startswith(FORMULA_PREFIXES):
-        inner = value[1:]
-        if not _NUMBER.match(inner):
-            return inner
+    """Undo :func:`escape_formula` exactly: "'=SUM(A1)" -> "=SUM(A1)", "'- note" -> "- note";
+    "'tis", "'-5" (a number is never escaped) and "'" stay as they are."""
+    if value.startswith("'") and _would_escape(value[1:]):
+        return value[1:]
     return value
 
 
@@ -231,7 +248,7 @@ class RowParser:
             for column, (model, name) in LENGTH_CHECKED.items()
         }
 
-    def parse(self, line: int, row: dict[str, str]) -> tuple[dict, set[int], LocationRecord]:
+    def parse(self, line: int, row: dict[str, str]) -> tuple[dict, set[int], LocationRecord | None]:
         get = {k: (v or "").strip() for k, v in row.items() if k is not None}
         for k, v in get.items():
             if v.startswith("'"):  # rare: only then can it be the export's escaping
@@ -239,8 +256,11 @@ class RowParser:
             if "\x00" in v:  # the csv module passes it on; PostgreSQL refuses it in text
                 raise FileUnreadable(line, _NUL_MESSAGE)
         problems: list[str] = []
+        # A listing without a clinic is one row with every clinic column empty (as the export
+        # writes it); otherwise a clinic needs its street, city, state and ZIP.
+        has_clinic = any(get.get(column) for column in CLINIC_COLUMNS)
         for column in REQUIRED_COLUMNS:
-            if not get.get(column):
+            if not get.get(column) and (has_clinic or column not in CLINIC_COLUMNS):
                 problems.append(f"{column} is required")
         for column, limit in self.max_lengths.items():
             if len(get.get(column, "")) > limit:
@@ -310,6 +330,8 @@ class RowParser:
             "status": status,
             "npi": npi,
         }
+        if not has_clinic:
+            return values, certification_ids, None
         location = LocationRecord(
             line=line,
             name=get.get("location_name", ""),
@@ -358,7 +380,12 @@ class _Batcher:
             if first_line is None:
                 self.first_lines[external_id] = line
             self.batch[external_id] = PractitionerRecord(
-                line, external_id, values, certification_ids, [location], first_line=first_line
+                line,
+                external_id,
+                values,
+                certification_ids,
+                [location] if location is not None else [],
+                first_line=first_line,
             )
             return
         different = [
@@ -373,7 +400,7 @@ class _Batcher:
             )
             return
         record.certification_ids |= certification_ids
-        if location.key not in {loc.key for loc in record.locations}:
+        if location is not None and location.key not in {loc.key for loc in record.locations}:
             record.locations.append(location)
 
     def take(self) -> dict[str, PractitionerRecord]:
