@@ -417,3 +417,19 @@ def test_import_nppes_records_the_registrys_gender_for_the_filter_only(client):
     listing = imported.first()
     assert listing.nppes_values["gender"] == "female"
     assert "female" not in client.get(listing.get_absolute_url()).content.decode().lower()
+
+
+def test_a_files_yes_no_no_keeps_a_listings_existing_patients_only():
+    import_practitioners_from_text(EXAMPLE.read_text(), geocode=False)
+    header = "external_id,name,credentials,profession,address_line1,city,state,postal_code"
+    okafor = Practitioner.objects.get(external_id="ex-002")
+    row = 'ex-002,Sam Okafor,"PT, DPT",physical-therapist,1500 Union Ave,Memphis,TN,38104'
+    report = import_practitioners_from_text(
+        f"{header},accepting_new_patients\n{row},no\n", geocode=False
+    )
+    assert report.errors == []  # (the row changes other columns: that is not the point)
+    okafor.refresh_from_db()
+    assert okafor.new_patients == NewPatients.EXISTING_AND_FAMILY
+    import_practitioners_from_text(f"{header},accepting_new_patients\n{row},yes\n", geocode=False)
+    okafor.refresh_from_db()
+    assert okafor.new_patients == NewPatients.ACCEPTING

@@ -330,6 +330,7 @@ def _by_external_id(external_ids: list[str]):
 
 
 def _differences(practitioner: Practitioner, values: dict) -> list[str]:
+    practice_columns.keep_refined_new_patients(practitioner, values)
     return [f for f in PRACTITIONER_FIELDS if getattr(practitioner, f) != values[f]]
 
 

@@ -325,7 +325,9 @@ class RowParser:
             "phone": get.get("phone", ""),
             "website": website,
             "email": email,
-            "new_patients": NewPatients.ACCEPTING if accepting else NewPatients.NOT_ACCEPTING,
+            "new_patients": practice_columns.FromYesNo(
+                NewPatients.ACCEPTING if accepting else NewPatients.NOT_ACCEPTING
+            ),
             "telehealth": telehealth,
             "status": status,
             "npi": npi,

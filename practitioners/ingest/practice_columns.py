@@ -66,6 +66,23 @@ _TRUE, _FALSE = {"true", "yes", "y", "1"}, {"false", "no", "n", "0", ""}
 _GENDERS = {"f": Gender.FEMALE, "female": Gender.FEMALE, "m": Gender.MALE, "male": Gender.MALE}
 
 
+class FromYesNo(str):
+    """A new-patient status read from the older yes/no column: "no" says only "not
+    accepting", which one of Plan-Net's three non-accepting values is unknown."""
+
+
+def keep_refined_new_patients(practitioner: Practitioner, values: dict) -> None:
+    """A file's yes/no "no" leaves a listing's existing_only or existing_and_family as it is
+    (an export without the new_patients column imports back unchanged)."""
+    given = values.get("new_patients")
+    if (
+        isinstance(given, FromYesNo)
+        and given == NewPatients.NOT_ACCEPTING
+        and practitioner.new_patients != NewPatients.ACCEPTING
+    ):
+        values["new_patients"] = practitioner.new_patients
+
+
 @dataclass
 class PracticeRow:
     """One row's practice columns, parsed: only the columns the file has."""
