@@ -8,7 +8,9 @@ SQLite with the offline ZIP-centroid geocoder, which is what `make run` and the 
 import datetime
 import os
 import sys
+import tempfile
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
 from csp import constants as csp
@@ -56,6 +58,40 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+def env_email(name: str) -> dict:
+    """The e-mail settings an EMAIL_URL stands for (empty when it is not set)."""
+    value = env_str(name)
+    if not value:
+        return {}
+    url = urlsplit(value)
+    backends = {
+        "console": "django.core.mail.backends.console.EmailBackend",
+        "locmem": "django.core.mail.backends.locmem.EmailBackend",
+        "dummy": "django.core.mail.backends.dummy.EmailBackend",
+        "smtp": "django.core.mail.backends.smtp.EmailBackend",
+        "smtps": "django.core.mail.backends.smtp.EmailBackend",
+        "submission": "django.core.mail.backends.smtp.EmailBackend",
+    }
+    if url.scheme not in backends:
+        raise ImproperlyConfigured(
+            f"{name} must start with smtp://, smtps://, submission://, console:// or locmem://"
+        )
+    query = {key: values[-1].lower() for key, values in parse_qs(url.query).items()}
+    try:
+        port = url.port
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} has a port that is not a number") from exc
+    return {
+        "EMAIL_BACKEND": backends[url.scheme],
+        "EMAIL_HOST": url.hostname or "localhost",
+        "EMAIL_PORT": port or {"smtps": 465, "submission": 587}.get(url.scheme, 25),
+        "EMAIL_HOST_USER": unquote(url.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(url.password or ""),
+        "EMAIL_USE_TLS": url.scheme == "submission" or query.get("tls") in {"1", "true", "yes"},
+        "EMAIL_USE_SSL": url.scheme == "smtps" or query.get("ssl") in {"1", "true", "yes"},
+    }
+
+
 DEBUG = env_bool("DEBUG", False)
 # Under pytest the suite needs no secrets and fast password hashing.
 TESTING = env_bool("TESTING", "pytest" in sys.modules)
@@ -86,6 +122,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.sitemaps",
     "django_filters",
     "rest_framework",
     "drf_spectacular",
@@ -96,6 +133,8 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_tasks",
     "django_tasks_db",
+    "allauth",
+    "allauth.account",
     "practitioners",
 ]
 
@@ -113,6 +152,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -209,6 +249,8 @@ AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses a locked-out username + address before any password check.
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Practitioners sign in with their e-mail address (django-allauth).
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -319,21 +361,7 @@ TASKS = {
 # STAFF_NOTIFY_EMAIL (comma-separated addresses) is set. Development prints mail to the console.
 STAFF_NOTIFY_EMAIL = env_list("STAFF_NOTIFY_EMAIL")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
-EMAIL_BACKEND = env_str(
-    "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
-)
-EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 25)
-EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
-EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-# Seconds before an unreachable mail server counts as down (the task then retries later).
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "practitioner-locator@localhost")
-SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The mail server itself: see "E-mail" below (EMAIL_URL or EMAIL_HOST...).
 EMAIL_SUBJECT_PREFIX = "[Practitioner Locator] "
 
 # The admin's CSV import (practitioners/imports.py): the upload is stored in IMPORT_UPLOAD_DIR
@@ -415,6 +443,78 @@ AXES_VERBOSE = False
 # for enrolment (`manage.py enrol_totp USERNAME`).
 ADMIN_REQUIRE_OTP = env_bool("ADMIN_REQUIRE_OTP", False)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Practitioner Locator")
+
+# --- E-mail (practitioners/notify.py sends everything) ----------------------------------------
+# EMAIL_URL (smtp://user:password@host:587?tls=true, smtps://... for implicit TLS, console://,
+# locmem://) or the usual EMAIL_HOST/EMAIL_PORT/... ; with neither, DEBUG prints mail on the
+# console (make run) and production talks SMTP to localhost. The tests use Django's locmem outbox.
+_email_url = env_email("EMAIL_URL")
+EMAIL_BACKEND = _email_url.get(
+    "EMAIL_BACKEND",
+    env_str(
+        "EMAIL_BACKEND",
+        "django.core.mail.backends.console.EmailBackend"
+        if DEBUG and not env_str("EMAIL_HOST")
+        else "django.core.mail.backends.smtp.EmailBackend",
+    ),
+)
+EMAIL_HOST = _email_url.get("EMAIL_HOST", env_str("EMAIL_HOST", "localhost"))
+EMAIL_PORT = _email_url.get("EMAIL_PORT", env_int("EMAIL_PORT", 25))
+EMAIL_HOST_USER = _email_url.get("EMAIL_HOST_USER", env_str("EMAIL_HOST_USER"))
+EMAIL_HOST_PASSWORD = _email_url.get("EMAIL_HOST_PASSWORD", env_str("EMAIL_HOST_PASSWORD"))
+EMAIL_USE_TLS = _email_url.get("EMAIL_USE_TLS", env_bool("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = _email_url.get("EMAIL_USE_SSL", env_bool("EMAIL_USE_SSL", False))
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on")
+# Seconds an SMTP conversation may take before the send gives up (logged, never a 500).
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str(
+    "DEFAULT_FROM_EMAIL", "Practitioner Locator <practitioner-locator@localhost>"
+)
+SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+
+# --- Practitioner accounts (django-allauth; practitioners/accounts.py) -----------------------
+# Sign-in by e-mail address, with a password or a one-time code sent there; the address must be
+# verified before the account signs in. Allauth's own rate limits stay on (its defaults).
+ACCOUNT_ADAPTER = "practitioners.accounts.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+ACCOUNT_LOGIN_BY_CODE_TIMEOUT = env_int("LOGIN_CODE_TIMEOUT_SECONDS", 300)
+# Password reset says the same thing whether or not the address has an account.
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Practitioner Locator] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG or TESTING else "https"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_HOPS
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/my-listing/"
+
+# --- Claimed listings (curation/claims.py; docs/claiming.md) --------------------------------
+# A code e-mailed to a listing's address proves a claim for this long, for this many tries.
+CLAIM_CODE_TIMEOUT_MINUTES = env_int("CLAIM_CODE_TIMEOUT_MINUTES", 30)
+CLAIM_CODE_MAX_ATTEMPTS = env_int("CLAIM_CODE_MAX_ATTEMPTS", 5)
+# Claim POSTs per account and per address in the window before a 429.
+CLAIM_RATE_LIMIT = env_int("CLAIM_RATE_LIMIT", 10)
+CLAIM_RATE_WINDOW_SECONDS = env_int("CLAIM_RATE_WINDOW_SECONDS", 3600)
+# Certificate evidence: private files (never under a public media path), at most this big.
+EVIDENCE_ROOT = Path(
+    env_str(
+        "EVIDENCE_ROOT",
+        str(Path(tempfile.gettempdir()) / "practitioner-locator-test-evidence")
+        if TESTING
+        else str(BASE_DIR / "private" / "evidence"),
+    )
+)
+EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_MB", 5) * 1024 * 1024
+# Owners are asked to confirm their listing every this many days (send_confirmation_reminders),
+# with a one-click link that works once, for this many days.
+OWNER_CONFIRMATION_DAYS = env_int("OWNER_CONFIRMATION_DAYS", 90)
+CONFIRMATION_LINK_DAYS = env_int("CONFIRMATION_LINK_DAYS", 14)
+# Neither confirmed by its owner nor verified by staff for this long: "may be out of date".
+LISTING_STALE_AFTER_DAYS = env_int("LISTING_STALE_AFTER_DAYS", 180)
 
 # /readyz runs these (dotted paths to functions that raise when their dependency is down).
 READINESS_CHECKS = [

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from . import conditions
 from .models import Location, Practitioner
 from .practice import NewPatients
 from .search.filters import PractitionerFilter
@@ -274,6 +275,13 @@ class PractitionerList(APIView):
             ),
             OpenApiParameter("new_patients", str, enum=[value for value, _ in NewPatients.choices]),
             OpenApiParameter("gender", str, enum=["female", "male"], description="As in NPPES"),
+            OpenApiParameter(
+                "condition",
+                str,
+                description="Condition slug (see /api/conditions/), or its name or a synonym: "
+                "practitioners holding any technique listed for it, combined with the ticked "
+                "certifications by the match rule",
+            ),
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 100 (default 20)"),
         ],
@@ -327,3 +335,49 @@ class PractitionerList(APIView):
         params = request.query_params.copy()
         params["page"] = str(number)
         return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+
+
+class ConditionSuggestionSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    matched = serializers.CharField(help_text="The name or synonym that matched what was typed")
+    url = serializers.URLField(help_text="The condition's page")
+
+
+class ConditionSuggestionsSerializer(serializers.Serializer):
+    results = ConditionSuggestionSerializer(many=True)
+
+
+class ConditionSuggestions(APIView):
+    """Conditions matching what someone is typing: by name and synonym, forgiving typos and
+    word order ("pirformis", "elbow tennis"), best first. The search's ``condition`` takes any
+    of these slugs."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "q", str, description="What was typed (2 to 100 characters)", required=True
+            )
+        ],
+        responses={200: ConditionSuggestionsSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        text = (request.query_params.get("q") or "").strip()
+        if len(text) > 100:
+            raise ValidationError({"q": ["Type at most 100 characters."]})
+        suggestions = conditions.suggest(text) if len(text) >= 2 else []
+        return Response(
+            {
+                "results": [
+                    {
+                        "slug": suggestion.slug,
+                        "name": suggestion.name,
+                        "matched": suggestion.matched,
+                        "url": request.build_absolute_uri(
+                            reverse("practitioners:condition", args=[suggestion.slug])
+                        ),
+                    }
+                    for suggestion in suggestions
+                ]
+            }
+        )

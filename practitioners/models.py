@@ -20,9 +20,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import connections, models
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.expressions import Col, RawSQL
-from django.db.models.functions import Upper
 from django.db.models.lookups import Exact
 from django.db.models.sql.where import WhereNode
 from django.urls import reverse
@@ -551,6 +550,7 @@ class RecordSource(models.TextChoices):
     NPPES = "nppes", "NPI registry (NPPES)"
     SUBMISSION = "submission", "Public submission"
     DEMO = "demo", "Demo data"
+    OWNER = "owner", "Listing owner"
 
 
 class Practitioner(PracticeDetails, models.Model):
@@ -598,6 +598,26 @@ class Practitioner(PracticeDetails, models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Claiming (curation/claims.py): at most one owner, who keeps the listing current.
+    claimed_by = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_listing",
+        help_text="The practitioner's own account; set only by an approved claim.",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    owner_confirmed_on = models.DateField("confirmed by the practitioner on", null=True, blank=True)
+    # The later of the owner's confirmation and staff's last verification: a listing confirmed
+    # longer ago than LISTING_STALE_AFTER_DAYS shows "may be out of date" (ownership.py).
+    last_confirmed_on = models.DateField(null=True, blank=True, editable=False)
+    licences = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Licence numbers and states from the NPI registry: [{"number": ..., '
+        '"state": "TN"}]; a claim by licence is checked against them.',
+    )
 
     certifications = models.ManyToManyField(
         Certification, through="PractitionerCertification", related_name="practitioners"
@@ -636,6 +656,18 @@ class Practitioner(PracticeDetails, models.Model):
     @property
     def is_public(self) -> bool:
         return self.status == self.Status.PUBLISHED
+
+    @property
+    def may_be_out_of_date(self) -> bool:
+        """Neither confirmed by its owner nor verified by staff within LISTING_STALE_AFTER_DAYS
+        (the same rule as ``ownership.stale_listing_q``, which the staff queue uses)."""
+        from .ownership import stale_before
+
+        cutoff = stale_before()
+        if self.last_confirmed_on is not None:
+            return self.last_confirmed_on < cutoff
+        created = self.created_at
+        return created is not None and timezone.localdate(created) < cutoff
 
 
 def verification_stale_before(on: dt.date) -> dt.date:
@@ -700,6 +732,8 @@ class PractitionerCertification(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     verification_source = models.CharField(max_length=200, blank=True)
+    # Added by the listing's owner: shown as "self-reported" until staff verify it.
+    self_reported = models.BooleanField(default=False)
 
     history = HistoricalRecords()
     objects = PractitionerCertificationQuerySet.as_manager()
@@ -830,13 +864,17 @@ class Location(ClinicAccess, models.Model):
             # The place pages and their sitemap section: which cities of a state have a
             # published clinic, with what techniques (the copied bits) and when they last
             # changed, all read from this index alone (places.py).
+            # Plain columns, not UPPER(city): SQLite reads an expression from the table, not
+            # the index, which made the sitemap's pass over a million clinics random reads.
             models.Index(
-                F("listed"),
-                F("state"),
-                Upper("city"),
-                F("certification_bits"),
-                F("expiring_certification_bits"),
-                F("updated_at"),
+                fields=[
+                    "listed",
+                    "state",
+                    "city",
+                    "certification_bits",
+                    "expiring_certification_bits",
+                    "updated_at",
+                ],
                 name="location_place",
             ),
         ]
@@ -1054,3 +1092,58 @@ class ConditionTechnique(models.Model):
             raise ValidationError(
                 {"certification": "Choose the technique, not one of its levels: levels count."}
             )
+
+
+class ImportJob(models.Model):
+    """One CSV file uploaded in the admin, previewed and imported by tasks (practitioners/
+    imports.py). The file itself is kept in ``IMPORT_UPLOAD_DIR`` under ``stored_name`` until the
+    job expires; the row holds the progress the admin page shows and the reports."""
+
+    class State(models.TextChoices):
+        PREVIEWING = "previewing", "checking the file"
+        PREVIEWED = "previewed", "checked, waiting for confirmation"
+        IMPORTING = "importing", "importing"
+        IMPORTED = "imported", "imported"
+        FAILED = "failed", "stopped by an error"
+
+    RUNNING = (State.PREVIEWING, State.IMPORTING)
+
+    file_name = models.CharField(max_length=255)
+    stored_name = models.CharField(max_length=100, unique=True)
+    size_bytes = models.BigIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField(db_index=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PREVIEWING)
+    skip_bad_rows = models.BooleanField(default=False)
+    rows_total = models.IntegerField(null=True, blank=True)
+    rows_read = models.IntegerField(default=0)
+    errors_count = models.IntegerField(default=0)
+    # The dry run's and the import's reports: counts, the summary line, the first bad rows.
+    preview = models.JSONField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    # A problem with the file as a whole, or what stopped a task.
+    message = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_state_display()})"
+
+    @property
+    def is_running(self) -> bool:
+        return self.state in self.RUNNING
+
+
+# The owner side of the data (claims, requests, evidence, reminders) has its own module.
+from .ownership import (  # noqa: E402, F401
+    CertificationEvidence,
+    ConfirmationReminder,
+    ListingClaim,
+    OwnerRequest,
+)

@@ -59,8 +59,15 @@ def _key(scope: str, ip: str) -> str:
 
 def count_post(request: HttpRequest, *, scope: str = SCOPE) -> int:
     """Count this request against its address and return the count in the current window."""
-    key = _key(scope, client_ip(request))
-    window = settings.PUBLIC_FORM_RATE_WINDOW_SECONDS
+    return count_hit(
+        scope=scope, identity=client_ip(request), window=settings.PUBLIC_FORM_RATE_WINDOW_SECONDS
+    )
+
+
+def count_hit(*, scope: str, identity: str, window: int) -> int:
+    """Count one attempt by ``identity`` (an address, an account) in ``scope``; the count in
+    the current window."""
+    key = _key(scope, identity)
     # add() only sets the key when absent, so the window starts at the first POST and is
     # not extended by later ones.
     if cache.add(key, 1, timeout=window):
@@ -88,6 +95,25 @@ def minutes_to_wait(request: HttpRequest) -> int | None:
     if count <= settings.PUBLIC_FORM_RATE_LIMIT:
         return None
     return max(1, settings.PUBLIC_FORM_RATE_WINDOW_SECONDS // 60)
+
+
+def over_limit(request: HttpRequest, *, scope: str, limit: int, window: int) -> bool:
+    """Count this attempt against the address and, when signed in, the account; True when
+    either is over ``limit`` in ``window`` seconds. With the cache down it is let through and
+    a warning logged, like the public forms."""
+    identities = [f"ip:{client_ip(request)}"]
+    if request.user.is_authenticated:
+        identities.append(f"user:{request.user.pk}")
+    try:
+        counts = [count_hit(scope=scope, identity=i, window=window) for i in identities]
+    except Exception as error:
+        logger.warning(
+            "rate limit not applied to %s: the cache is unavailable (%s)",
+            request.path,
+            type(error).__name__,
+        )
+        return False
+    return max(counts) > limit
 
 
 def too_many(response: HttpResponse) -> HttpResponse:

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives, send_mail
 from django.db import transaction
 from django.utils import timezone
 from django_tasks import TaskResult, task, task_backends
@@ -168,6 +168,38 @@ def send_staff_email(subject: str, body: str, attempt: int = 1) -> int:
         raise
 
 
+@task()
+def send_email(
+    subject: str,
+    body: str,
+    to: list[str],
+    html_body: str = "",
+    from_email: str = "",
+    headers: dict[str, str] | None = None,
+    attempt: int = 1,
+) -> int:
+    """Mail one message to ``to`` (a practitioner's code, a claim decision, a reminder): like
+    :func:`send_staff_email`, a mail server that is down delays it and never loses it."""
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=body,
+        from_email=from_email or None,
+        to=to,
+        headers=headers or None,
+    )
+    if html_body:
+        message.attach_alternative(html_body, "text/html")
+    try:
+        return message.send()
+    except (OSError, smtplib.SMTPException) as error:
+        again = _again(send_email, attempt, subject, body, to, html_body, from_email, headers)
+        if again is not None:
+            logger.warning("Mail %r to %s not sent (%s); will retry", subject, to, error)
+            return 0
+        logger.error("could not send %r to %s (%s)", subject, to, error)
+        raise
+
+
 def notify_staff(*, subject: str, body: str) -> None:
     """Tell staff something arrived, by mail from a task after the commit (if
     ``STAFF_NOTIFY_EMAIL`` is set)."""
@@ -178,3 +210,22 @@ def notify_staff(*, subject: str, body: str) -> None:
 def site_url(path: str) -> str:
     """An absolute link for a mail (``SITE_URL`` + path)."""
     return f"{settings.SITE_URL.rstrip('/')}{path}"
+
+
+# --- the admin's CSV import ----------------------------------------------------------------------
+
+
+@task()
+def preview_import(job_id: int) -> dict:
+    """The dry run of an uploaded CSV (practitioners/imports.py)."""
+    from . import imports  # the import job imports the ingest code, which enqueues geocoding
+
+    return imports.run_phase(job_id=job_id, phase="preview")
+
+
+@task()
+def run_import(job_id: int) -> dict:
+    """The confirmed import of an uploaded CSV, from the stored file."""
+    from . import imports
+
+    return imports.run_phase(job_id=job_id, phase="import")

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import curation, ratelimit, seo
+from . import conditions, curation, ratelimit, seo
 from .forms import ListingSubmissionForms, ReportForm
 from .models import Location, Practitioner
 from .practice import attach_practice_details
@@ -62,6 +62,10 @@ def search(request: HttpRequest) -> HttpResponse:
     if not filterset.is_valid():
         return render(request, "practitioners/search.html", context, status=400)
     context["results"] = run_search(filterset, request.GET.get("page"))
+    if filterset.searched_condition is not None:
+        context["condition"] = filterset.searched_condition
+        context["condition_in_sentence"] = conditions.in_sentence(filterset.searched_condition.name)
+        context["condition_phrase"] = conditions.techniques_phrase(filterset.condition_techniques)
     params = request.GET.copy()
     params.pop("page", None)
     context["query_without_page"] = params.urlencode()

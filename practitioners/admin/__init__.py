@@ -5,11 +5,23 @@ One module per area. Every write with a rule goes through :mod:`practitioners.cu
 pages, filters and actions. Importing the package registers every model admin.
 """
 
-from . import certifications, conditions, locations, practice, practitioners, reference, reports
+from . import (
+    certifications,
+    claims,
+    conditions,
+    evidence,
+    locations,
+    practice,
+    practitioners,
+    reference,
+    reports,
+)
 
 __all__ = [
     "certifications",
+    "claims",
     "conditions",
+    "evidence",
     "locations",
     "practice",
     "practitioners",

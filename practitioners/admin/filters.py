@@ -52,6 +52,28 @@ class StateFilter(admin.SimpleListFilter):
         )
 
 
+class FreshnessFilter(admin.SimpleListFilter):
+    """Listings the public sees as "may be out of date" (``ownership.stale_listing_q``)."""
+
+    title = "freshness"
+    parameter_name = "freshness"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("stale", f"May be out of date ({settings.LISTING_STALE_AFTER_DAYS} days)"),
+            ("claimed", "Claimed by the practitioner"),
+        ]
+
+    def queryset(self, request, queryset):
+        from ..ownership import stale_listing_q
+
+        if self.value() == "stale":
+            return queryset.filter(stale_listing_q())
+        if self.value() == "claimed":
+            return queryset.filter(claimed_by__isnull=False)
+        return queryset
+
+
 class VerificationFilter(admin.SimpleListFilter):
     """The staff work queue: certifications never checked, checked over a year ago, or about to
     expire (the windows are ``PractitionerCertificationQuerySet``'s)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.db import models
 
-from .. import geocoding
+from .. import geocoding, imports
 from ..forms import HttpURLField
 from ..models import (
     ListingReport,
@@ -118,6 +118,9 @@ class ReportResolutionForm(forms.ModelForm):
 
 class ImportUploadForm(forms.Form):
     file = forms.FileField(label="CSV file", help_text="The columns of import_practitioners.")
-    skip_bad_rows = forms.BooleanField(
-        required=False, help_text="Import the good rows and report the bad ones."
-    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > imports.max_upload_bytes():
+            raise forms.ValidationError(imports.too_big_message(upload.size))
+        return upload

@@ -28,6 +28,7 @@ from .duplicates import DuplicatesPage
 from .filters import (
     CertificationFilter,
     DuplicateFilter,
+    FreshnessFilter,
     GeocodeStatusFilter,
     OpenReportFilter,
     PrecisionFilter,
@@ -64,6 +65,7 @@ class PractitionerAdmin(DuplicatesPage, CsvImportPages, ExportActionMixin, Simpl
         CertificationFilter,
         StateFilter,
         VerificationFilter,
+        FreshnessFilter,
         GeocodeStatusFilter,
         PrecisionFilter,
         OpenReportFilter,

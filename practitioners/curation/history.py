@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 
 from ..models import (
     Certification,
+    CertificationEvidence,
+    ListingClaim,
     ListingMerge,
     Location,
+    OwnerRequest,
     Practitioner,
     PractitionerCertification,
 )
@@ -20,7 +23,13 @@ from .services import PUBLIC_FORM
 # Reasons the writers record when no person is signed in; the timeline shows them as the author.
 AUTHOR_REASONS = ("CSV import", "NPI registry", PUBLIC_FORM, "Owner", "Roster")
 # Bookkeeping that changes on every save and says nothing to a curator.
-IGNORED_FIELDS = {"updated_at", "nppes_values", "geocoded_at", "geocoded_address"}
+IGNORED_FIELDS = {
+    "updated_at",
+    "nppes_values",
+    "geocoded_at",
+    "geocoded_address",
+    "last_confirmed_on",
+}
 KINDS = {"+": "created", "~": "changed", "-": "deleted"}
 
 
@@ -128,5 +137,108 @@ def listing_timeline(practitioner_id: int, *, limit: int = 500) -> list[Timeline
                 merge=merge,
             )
         )
+    entries += _ownership_entries(practitioner_id)
     entries.sort(key=lambda entry: entry.when, reverse=True)
     return entries[:limit]
+
+
+def _person(user) -> str:
+    if user is None:
+        return "system"
+    return user.get_full_name() or user.email or user.get_username()
+
+
+def _claim_started(claim: ListingClaim) -> str:
+    if claim.method == ListingClaim.Method.EMAIL_CODE:
+        local, _, domain = claim.code_sent_to.partition("@")
+        return f"Asked for a code at the listing's e-mail ({local[:1]}•••@{domain})"
+    if claim.method == ListingClaim.Method.LICENCE:
+        return (
+            f"Claimed with NPI {claim.npi} and licence {claim.licence_number} "
+            f"({claim.licence_state})"
+        )
+    return f"Disputes the owner: {claim.message[:300]}"
+
+
+def _ownership_entries(practitioner_id: int) -> list[TimelineEntry]:
+    """Claims (asked, decided), owners' requests and certificate evidence, which live in their
+    own tables: each asking and each decision is a step in the timeline."""
+    entries = []
+    claims = ListingClaim.objects.filter(practitioner_id=practitioner_id).select_related(
+        "claimant", "decided_by"
+    )
+    for claim in claims:
+        entries.append(
+            TimelineEntry(
+                when=claim.created_at,
+                subject="Claim",
+                kind="claimed",
+                author=_person(claim.claimant),
+                reason=_claim_started(claim),
+            )
+        )
+        if claim.decided_at is not None:
+            by_code = claim.method == ListingClaim.Method.EMAIL_CODE and claim.decided_by is None
+            entries.append(
+                TimelineEntry(
+                    when=claim.decided_at,
+                    subject="Claim",
+                    kind=claim.get_status_display().lower(),
+                    author=_person(claim.claimant if by_code else claim.decided_by),
+                    reason=claim.decision_reason
+                    or (
+                        "the right code was entered"
+                        if claim.status == ListingClaim.Status.APPROVED
+                        else "the code expired or was mistyped too often"
+                        if by_code
+                        else ""
+                    ),
+                )
+            )
+    requests = OwnerRequest.objects.filter(practitioner_id=practitioner_id).select_related(
+        "requested_by", "resolved_by"
+    )
+    for request in requests:
+        entries.append(
+            TimelineEntry(
+                when=request.created_at,
+                subject="Owner request",
+                kind="requested",
+                author=_person(request.requested_by),
+                reason=str(request) + (f": {request.note}" if request.note else ""),
+            )
+        )
+        if request.resolved_at is not None:
+            entries.append(
+                TimelineEntry(
+                    when=request.resolved_at,
+                    subject="Owner request",
+                    kind=request.get_status_display().lower(),
+                    author=_person(request.resolved_by),
+                    reason=request.resolution_note,
+                )
+            )
+    evidence = CertificationEvidence.objects.filter(practitioner_id=practitioner_id).select_related(
+        "certification", "uploaded_by", "reviewed_by"
+    )
+    for item in evidence:
+        entries.append(
+            TimelineEntry(
+                when=item.created_at,
+                subject=f"Evidence {item.certification.name}",
+                kind="uploaded",
+                author=_person(item.uploaded_by),
+                reason=f"{item.original_name} ({item.content_type})",
+            )
+        )
+        if item.reviewed_at is not None:
+            entries.append(
+                TimelineEntry(
+                    when=item.reviewed_at,
+                    subject=f"Evidence {item.certification.name}",
+                    kind=item.get_status_display().lower(),
+                    author=_person(item.reviewed_by),
+                    reason=item.rejection_reason,
+                )
+            )
+    return entries

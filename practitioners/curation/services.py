@@ -180,6 +180,10 @@ def verify_certifications(
             default_user=verifier,
             default_change_reason=f"Verified against {source}",
         )
+        # Staff checked the listing: it is not "may be out of date" (ownership.stale_listing_q).
+        Practitioner.objects.filter(pk__in={record.practitioner_id for record in records}).update(
+            last_confirmed_on=on
+        )
     return len(records)
 
 

@@ -7,12 +7,30 @@ import datetime as dt
 import io
 import random
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
-from ..models import Practitioner, PractitionerCertification
+from ..models import (
+    Certification,
+    CertificationEvidence,
+    Practitioner,
+    PractitionerCertification,
+)
 from ..search import geo
 from .csv import COLUMNS, ImportReport, import_practitioners
 from .demo_practice import fill_practice_details
+
+# The demo's claimed listing (docs/claiming.md says how to sign in as its owner locally).
+DEMO_OWNER_EMAIL = "owner@example.com"
+DEMO_OWNER_PASSWORD = "demo-owner-passphrase"
+DEMO_OWNED_LISTING = "demo-0001"  # the first listing near 38117
+# A one-page PDF, so the staff evidence queue has something to open.
+DEMO_EVIDENCE = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
+    b"trailer << /Root 1 0 R >>\n%%EOF\n"
+)
 
 # Metro ZIPs the demo spreads across, with how many listings each gets. Memphis first: the
 # directory's founding question is ART + Graston near 38117.
@@ -225,4 +243,67 @@ def seed_demo() -> ImportReport:
                 records, ["verified_on", "verification_source", "earned_on", "expires_on"]
             )
         fill_practice_details()
+        seed_demo_owner()
     return report
+
+
+def seed_demo_owner() -> Practitioner | None:
+    """One claimed listing near 38117 whose owner can sign in locally: a verified Graston
+    certification, and an ART one the owner added (self-reported, evidence waiting for staff).
+    Idempotent. The password is set only with DEBUG on (``make run``); elsewhere the owner
+    signs in with an e-mailed code."""
+    from allauth.account.models import EmailAddress
+    from django.contrib.auth import get_user_model
+    from django.core.files.base import ContentFile
+
+    listing = Practitioner.objects.filter(external_id=DEMO_OWNED_LISTING).first()
+    if listing is None:
+        return None
+    User = get_user_model()
+    owner = User.objects.filter(email=DEMO_OWNER_EMAIL).first()
+    if owner is None:
+        owner = User.objects.create_user(DEMO_OWNER_EMAIL, DEMO_OWNER_EMAIL, None)
+        if settings.DEBUG:
+            owner.set_password(DEMO_OWNER_PASSWORD)
+        owner.save()
+    EmailAddress.objects.get_or_create(
+        user=owner, email=DEMO_OWNER_EMAIL, defaults={"verified": True, "primary": True}
+    )
+    today = timezone.localdate()
+    if listing.claimed_by_id is None:
+        Practitioner.objects.filter(pk=listing.pk).update(
+            claimed_by=owner,
+            claimed_at=timezone.now(),
+            owner_confirmed_on=today,
+            last_confirmed_on=today,
+        )
+    graston = Certification.objects.get(slug="graston")
+    PractitionerCertification.objects.update_or_create(
+        practitioner=listing,
+        certification=graston,
+        defaults={
+            "verified_on": today - dt.timedelta(days=20),
+            "verification_source": "certificate reviewed",
+            "self_reported": True,
+        },
+    )
+    art = Certification.objects.get(slug="art")
+    record, created = PractitionerCertification.objects.get_or_create(
+        practitioner=listing,
+        certification=art,
+        defaults={"self_reported": True, "credential_number": "ART-DEMO-1"},
+    )
+    if created or not record.evidence.exists():
+        evidence = CertificationEvidence(
+            practitioner=listing,
+            certification=art,
+            record=record,
+            token=f"demo{listing.pk:028d}",
+            content_type="application/pdf",
+            size=len(DEMO_EVIDENCE),
+            original_name="art-certificate.pdf",
+            uploaded_by=owner,
+        )
+        evidence.file.save("evidence", ContentFile(DEMO_EVIDENCE), save=False)
+        evidence.save()
+    return listing

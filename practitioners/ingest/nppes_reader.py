@@ -58,6 +58,9 @@ MAIN_OPTIONAL = {
     "phone": "Provider Business Practice Location Address Telephone Number",
     **{f"taxonomy_{n}": f"Healthcare Provider Taxonomy Code_{n}" for n in TAXONOMY_SLOTS if n > 1},
     **{f"primary_{n}": f"Healthcare Provider Primary Taxonomy Switch_{n}" for n in TAXONOMY_SLOTS},
+    # Each taxonomy slot has a licence: a claim by licence is checked against these.
+    **{f"licence_{n}": f"Provider License Number_{n}" for n in TAXONOMY_SLOTS},
+    **{f"licence_state_{n}": f"Provider License Number State Code_{n}" for n in TAXONOMY_SLOTS},
 }
 LOCATIONS_REQUIRED = {
     "npi": "NPI",
@@ -371,6 +374,7 @@ class Row:
     profession_id: int | None = None
     values: dict = field(default_factory=dict)
     location: dict = field(default_factory=dict)
+    licences: list = field(default_factory=list)
 
 
 class RowReader:
@@ -388,6 +392,18 @@ class RowReader:
             if f"taxonomy_{n}" in columns
         ]
         self.width = max(columns.values()) + 1
+
+    @staticmethod
+    def licences(get) -> list[dict[str, str]]:
+        """The licence numbers and states of the taxonomy slots, each once, in slot order."""
+        found: list[dict[str, str]] = []
+        for n in TAXONOMY_SLOTS:
+            number = get(f"licence_{n}")[:40]
+            if number:
+                licence = {"number": number, "state": get(f"licence_state_{n}").upper()[:2]}
+                if licence not in found:
+                    found.append(licence)
+        return found
 
     def read(self, values: list[str]) -> Row | str:
         if len(values) < self.width:
@@ -441,6 +457,7 @@ class RowReader:
             "phone": phone,
             "gender": NPPES_GENDERS.get(get("gender").upper(), ""),
         }
+        row.licences = self.licences(get)
         row.location = {
             "address_line1": title_case_address(get("address_line1"))[
                 : max_length("address_line1")

@@ -136,6 +136,7 @@ class Writer:
                 self.eligible_npis.append(int(row.npi))
             visible = False
             before = practitioner.nppes_values
+            licences_before = practitioner.licences
             if stored is None or row.last_update > stored:
                 visible = self._update(practitioner, row, profession.slug)
                 own = locations.get(practitioner.pk, [])
@@ -152,7 +153,11 @@ class Writer:
                 report.updated += 1
                 continue
             report.unchanged += 1
-            if practitioner.nppes_values != before or practitioner.source_updated_on != stored:
+            if (
+                practitioner.nppes_values != before
+                or practitioner.source_updated_on != stored
+                or practitioner.licences != licences_before
+            ):
                 touched.append(practitioner)
 
         self._create(new_practitioners, new_locations)
@@ -170,12 +175,15 @@ class Writer:
                     "status_reason",
                     "source_updated_on",
                     "nppes_values",
+                    "licences",
                     "updated_at",
                 ],
                 default_change_reason=self.change_reason,
             )
         if touched:
-            Practitioner.objects.bulk_update(touched, ["source_updated_on", "nppes_values"])
+            Practitioner.objects.bulk_update(
+                touched, ["source_updated_on", "nppes_values", "licences"]
+            )
         if changed_locations:
             bulk_update_with_history(
                 changed_locations,
@@ -212,6 +220,7 @@ class Writer:
                 "profession": profession.slug,
                 "location": dict(row.location),
             },
+            licences=row.licences,
             **row.values,
         )
 
@@ -236,6 +245,8 @@ class Writer:
                 setattr(practitioner, name, value)
         practitioner.nppes_values = {**practitioner.nppes_values, **written}
         practitioner.source_updated_on = row.last_update
+        # The registry's licences are the registry's alone (claims are checked against them).
+        practitioner.licences = row.licences
         return bool(changes)
 
     def _update_practice_location(

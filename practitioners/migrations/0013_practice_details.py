@@ -82,7 +82,7 @@ def seed_languages_and_payers(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("practitioners", "0009_listing_external_id"),
+        ("practitioners", "0010_import_job"),
     ]
 
     operations = [

@@ -17,7 +17,8 @@ from django.db import connections
 from django.db.models import BigIntegerField, Q, QuerySet, Value
 from django.utils import timezone
 
-from ..models import Certification, ClinicPasses, Practitioner, Profession
+from .. import conditions
+from ..models import Certification, ClinicPasses, Condition, Practitioner, Profession
 from ..practice import Gender, Language, NewPatients, Payer
 from . import geo
 from .practice_filters import OPEN_CHOICES, PracticeFilters
@@ -68,7 +69,33 @@ class SearchForm(forms.Form):
                 self.add_error("lon", "Give a longitude with the latitude.")
             else:
                 self.origin = geo.origin_from_coordinates(float(lat), float(lon))
+        self._clean_condition(cleaned.get("condition"))
         return cleaned
+
+    def _clean_condition(self, text: str | None) -> None:
+        """A slug, name or synonym is that condition; other free text resolves when it is
+        clear, and lists the conditions it could mean (``condition_candidates``) when not."""
+        self.condition: Condition | None = None
+        self.condition_candidates: list[Condition] = []
+        if not text:
+            return
+        resolution = conditions.resolve(text)
+        if resolution.condition is not None:
+            if not resolution.condition.links.exists():
+                self.add_error(
+                    "condition", f"No technique is listed for {resolution.condition.name} yet."
+                )
+                return
+            self.condition = resolution.condition
+        elif resolution.is_ambiguous:
+            self.condition_candidates = resolution.candidates
+            self.add_error("condition", f'"{text}" could be several conditions: pick one.')
+        else:
+            self.add_error(
+                "condition",
+                f'We do not know a condition called "{text}". Try other words, or pick one '
+                "from the list of conditions.",
+            )
 
 
 class RadiusField(forms.DecimalField):
@@ -236,6 +263,9 @@ class PractitionerFilter(django_filters.FilterSet):
         method="filter_nothing",
         error_messages={"invalid_choice": "Use female or male."},
     )
+    condition = django_filters.CharFilter(
+        label="What's bothering you?", method="filter_nothing", max_length=100, strip=True
+    )
 
     class Meta:
         model = Practitioner
@@ -324,16 +354,39 @@ class PractitionerFilter(django_filters.FilterSet):
         by_slug = {cert.slug: cert for cert in self.every_certification}
         return [by_slug[slug] for slug in dict.fromkeys(slugs) if slug in by_slug]
 
+    @property
+    def searched_condition(self) -> Condition | None:
+        """The condition the search is for (the ``condition`` filter resolved), if any."""
+        return getattr(self.form, "condition", None)
+
+    @property
+    def condition_candidates(self) -> list[Condition]:
+        return getattr(self.form, "condition_candidates", [])
+
+    @cached_property
+    def condition_techniques(self) -> list[Certification]:
+        """The techniques listed for the condition searched for (none without one)."""
+        if self.searched_condition is None:
+            return []
+        return conditions.techniques_for(self.searched_condition, self.every_certification)
+
     def filter_without_origin(self, queryset: QuerySet) -> QuerySet:
-        """Every filter but distance: what "the nearest match is N miles away" searches."""
-        queryset = (
-            super()
-            .filter_queryset(queryset)
-            .holding(
-                self.certifications, self.match_mode, every_certification=self.every_certification
-            )
-        )
-        return self.filter_practice(queryset)
+        """Every filter but distance: what "the nearest match is N miles away" searches.
+
+        A condition counts as one more ticked certification, "any of its techniques", under
+        the usual rule: with match=all a practitioner needs one of them and every ticked one;
+        with match=any, any one of all of them."""
+        queryset = super().filter_queryset(queryset)
+        every = self.every_certification
+        techniques = self.condition_techniques
+        if techniques and self.match_mode == "any":
+            wanted = list({c.pk: c for c in [*self.certifications, *techniques]}.values())
+            return self.filter_practice(queryset.holding(wanted, "any", every_certification=every))
+        queryset = queryset.holding(self.certifications, self.match_mode, every_certification=every)
+        if techniques:
+            queryset = queryset.holding(techniques, "any", every_certification=every)
+        queryset = self.filter_practice(queryset)
+        return queryset
 
     def filter_practice(self, queryset: QuerySet) -> QuerySet:
         """The practice filters: on the practitioner's row, and on the clinic the search picks

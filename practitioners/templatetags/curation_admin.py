@@ -19,4 +19,5 @@ def curation_dashboard(context) -> dict:
         "counts": curation.curation_counts(),
         "stale_months": settings.VERIFICATION_MAX_AGE_DAYS // 30,
         "expiry_warning_days": settings.CERTIFICATION_EXPIRY_WARNING_DAYS,
+        "stale_after_days": settings.LISTING_STALE_AFTER_DAYS,
     }
