@@ -84,3 +84,21 @@ def test_a_verified_only_first_page_runs_at_most_four_statements(
 ):
     with django_assert_max_num_queries(4):
         client.get(API, {"zip": "38117", "certification": "art", "verified_only": "true"})
+
+
+def test_a_listing_nobody_confirmed_for_months_says_so_on_its_result_row(client, settings):
+    settings.LISTING_STALE_AFTER_DAYS = 180
+    old = practitioner_near_zip("38117", 1, name="Olive Oldlisting")
+    fresh = practitioner_near_zip("38117", 2, name="Frank Fresh")
+    long_ago = timezone.now() - dt.timedelta(days=400)
+    type(old).objects.filter(pk__in=[old.pk, fresh.pk]).update(created_at=long_ago)
+    type(fresh).objects.filter(pk=fresh.pk).update(last_confirmed_on=timezone.localdate())
+    page = client.get("/search/?zip=38117")
+    rows = {
+        name: row
+        for row in page.content.decode().split('<li class="result"')[1:]
+        for name in ("Olive Oldlisting", "Frank Fresh")
+        if name in row
+    }
+    assert "This listing may be out of date" in rows["Olive Oldlisting"]
+    assert "This listing may be out of date" not in rows["Frank Fresh"]

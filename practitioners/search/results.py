@@ -33,6 +33,9 @@ PRACTITIONER_FIELDS = (
     "accepting_new_patients",
     "telehealth",
     "status",
+    # For "This listing may be out of date" (Practitioner.may_be_out_of_date).
+    "last_confirmed_on",
+    "created_at",
 )
 PROFESSION_FIELDS = ("slug", "name")
 CERTIFICATE_FIELDS = ("expires_on", "verified_on", "self_reported")
@@ -67,9 +70,18 @@ class Rows:
 def _converter(field: Field) -> Callable[[object], object] | None:
     if isinstance(field, BooleanField):
         return bool  # SQLite returns 0 or 1
-    if isinstance(field, DateField) and not isinstance(field, DateTimeField):  # SQLite: text
+    if isinstance(field, DateTimeField):  # SQLite: naive, in UTC
+        return _aware_datetime
+    if isinstance(field, DateField):  # SQLite: text
         return lambda value: value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
     return None
+
+
+def _aware_datetime(value: object) -> dt.datetime | None:
+    if value is None:
+        return None
+    parsed = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 CLINICS = Rows(Location, "l", ("id", "practitioner_id", *CLINIC_FIELDS))
