@@ -146,18 +146,7 @@ def _geocode_after_commit(location: Location) -> None:
 def add_clinic(*, practitioner: Practitioner, owner: User, clinic: ClinicSubmission) -> Location:
     with transaction.atomic():
         listing = _own(practitioner, owner)
-        location = Location(
-            practitioner=listing,
-            name=clinic.name,
-            address_line1=clinic.address_line1,
-            address_line2=clinic.address_line2,
-            city=clinic.city,
-            state=clinic.state,
-            postal_code=clinic.postal_code,
-            phone=clinic.phone,
-            source=Location.Source.OWNER,
-        )
-        geocoding.place_at_zip_centroid(location)
+        location = clinic.new_location(practitioner=listing, source=Location.Source.OWNER)
         _with_history_user(location, owner, f"{OWNER}: added a clinic")
         location.save()
         _geocode_after_commit(location)

@@ -200,6 +200,23 @@ class ClinicSubmission:
     address_line2: str = ""
     phone: str = ""
 
+    def new_location(self, *, practitioner: Practitioner, source: str) -> Location:
+        """The clinic, unsaved, waiting at its ZIP centroid (marked approximate) for the
+        geocoding task, as every clinic a person types in does."""
+        location = Location(
+            practitioner=practitioner,
+            name=self.name,
+            address_line1=self.address_line1,
+            address_line2=self.address_line2,
+            city=self.city,
+            state=self.state,
+            postal_code=self.postal_code,
+            phone=self.phone,
+            source=source,
+        )
+        geocoding.place_at_zip_centroid(location)
+        return location
+
 
 @dataclass
 class CertificationClaim:
@@ -258,18 +275,9 @@ def submit_listing(*, submission: ListingSubmission) -> Practitioner:
         practitioner.save()
         locations = []
         for clinic in submission.clinics:
-            location = Location(
-                practitioner=practitioner,
-                name=clinic.name,
-                address_line1=clinic.address_line1,
-                address_line2=clinic.address_line2,
-                city=clinic.city,
-                state=clinic.state,
-                postal_code=clinic.postal_code,
-                phone=clinic.phone,
-                source=Location.Source.SUBMISSION,
+            location = clinic.new_location(
+                practitioner=practitioner, source=Location.Source.SUBMISSION
             )
-            geocoding.place_at_zip_centroid(location)
             _with_history_user(location, None, PUBLIC_FORM)
             location.save()
             locations.append(location)
