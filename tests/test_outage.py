@@ -71,10 +71,11 @@ def test_while_postgresql_is_unreachable_every_page_answers_503_and_then_recover
     assert server.get("/healthz").status == 200
     ready = server.get("/readyz")
     assert ready.status == 503
+    # The task queue is a table in that database: it is down with it.
     assert json.loads(ready.body) == {
         "status": "unavailable",
-        "failed": ["database"],
-        "checks": {"database": "failed", "cache": "ok"},
+        "failed": ["database", "task_queue"],
+        "checks": {"database": "failed", "cache": "ok", "task_queue": "failed"},
     }
     for secret in ("127.0.0.1", str(relay.port), "postgres", connection.settings_dict["NAME"]):
         assert secret not in ready.text
@@ -109,4 +110,5 @@ def test_a_closed_database_port_from_the_start_is_a_503_not_a_500(tmp_path, coll
         for path in [*PAGES, API]:
             assert server.get(path).status == 503, path
         assert server.get("/healthz").status == 200
-        assert json.loads(server.get("/readyz").body)["failed"] == ["database"]
+        # The task queue is a table in that database: it is down with it.
+        assert json.loads(server.get("/readyz").body)["failed"] == ["database", "task_queue"]
