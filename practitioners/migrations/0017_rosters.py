@@ -6,68 +6,156 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('practitioners', '0015_claimed_listings'),
+        ("practitioners", "0015_claimed_listings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RosterImport',
+            name="RosterImport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('as_of', models.DateField()),
-                ('body', models.CharField(max_length=120)),
-                ('file_name', models.CharField(blank=True, max_length=255)),
-                ('summary', models.JSONField(blank=True, default=dict)),
-                ('imported_at', models.DateTimeField(auto_now=True)),
-                ('technique', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='rosters', to='practitioners.certification')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("as_of", models.DateField()),
+                ("body", models.CharField(max_length=120)),
+                ("file_name", models.CharField(blank=True, max_length=255)),
+                ("summary", models.JSONField(blank=True, default=dict)),
+                ("imported_at", models.DateTimeField(auto_now=True)),
+                (
+                    "technique",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="rosters",
+                        to="practitioners.certification",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-as_of'],
+                "ordering": ["-as_of"],
             },
         ),
         migrations.CreateModel(
-            name='RosterEntry',
+            name="RosterEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('line', models.PositiveIntegerField()),
-                ('how', models.CharField(max_length=20)),
-                ('practitioner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='roster_entries', to='practitioners.practitioner')),
-                ('roster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='entries', to='practitioners.rosterimport')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("line", models.PositiveIntegerField()),
+                ("how", models.CharField(max_length=20)),
+                (
+                    "practitioner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="roster_entries",
+                        to="practitioners.practitioner",
+                    ),
+                ),
+                (
+                    "roster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="entries",
+                        to="practitioners.rosterimport",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='RosterReview',
+            name="RosterReview",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('doubtful', 'Doubtful match'), ('absent', 'Not on the newer roster')], default='doubtful', max_length=10)),
-                ('row_key', models.CharField(max_length=64)),
-                ('line', models.PositiveIntegerField(default=0)),
-                ('row', models.JSONField(default=dict)),
-                ('candidates', models.JSONField(default=list)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('accepted', 'Accepted'), ('rejected', 'None of them')], default='open', max_length=10)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('practitioner', models.ForeignKey(blank=True, help_text='The listing accepted (a doubtful match) or the listing that dropped off.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='roster_reviews', to='practitioners.practitioner')),
-                ('roster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reviews', to='practitioners.rosterimport')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("doubtful", "Doubtful match"),
+                            ("absent", "Not on the newer roster"),
+                        ],
+                        default="doubtful",
+                        max_length=10,
+                    ),
+                ),
+                ("row_key", models.CharField(max_length=64)),
+                ("line", models.PositiveIntegerField(default=0)),
+                ("row", models.JSONField(default=dict)),
+                ("candidates", models.JSONField(default=list)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("accepted", "Accepted"),
+                            ("rejected", "None of them"),
+                        ],
+                        default="open",
+                        max_length=10,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "practitioner",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The listing accepted (a doubtful match) or the listing that dropped off.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="roster_reviews",
+                        to="practitioners.practitioner",
+                    ),
+                ),
+                (
+                    "roster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reviews",
+                        to="practitioners.rosterimport",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['status', '-created_at'],
+                "ordering": ["status", "-created_at"],
             },
         ),
         migrations.AddConstraint(
-            model_name='rosterimport',
-            constraint=models.UniqueConstraint(fields=('technique', 'as_of'), name='one_roster_per_date'),
+            model_name="rosterimport",
+            constraint=models.UniqueConstraint(
+                fields=("technique", "as_of"), name="one_roster_per_date"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='rosterentry',
-            constraint=models.UniqueConstraint(fields=('roster', 'practitioner'), name='one_entry_per_listing_per_roster'),
+            model_name="rosterentry",
+            constraint=models.UniqueConstraint(
+                fields=("roster", "practitioner"), name="one_entry_per_listing_per_roster"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='rosterreview',
-            constraint=models.UniqueConstraint(fields=('roster', 'kind', 'row_key'), name='one_review_per_row'),
+            model_name="rosterreview",
+            constraint=models.UniqueConstraint(
+                fields=("roster", "kind", "row_key"), name="one_review_per_row"
+            ),
         ),
     ]
