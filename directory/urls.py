@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from practitioners import api, health, landing
+from practitioners import api, health, landing, sitemaps
 from practitioners.admin_site import StaffAdminSite
 
 # The admin asks for a second factor when settings.ADMIN_REQUIRE_OTP says so (django-otp).
@@ -13,7 +13,11 @@ urlpatterns = [
     path("", include("practitioners.urls")),
     path("accounts/", include("allauth.urls")),
     path("api/practitioners/", api.PractitionerList.as_view(), name="api-practitioners"),
+    path("api/conditions/", api.ConditionSuggestions.as_view(), name="api-conditions"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("robots.txt", sitemaps.robots_txt, name="robots"),
+    path("sitemap.xml", sitemaps.sitemap_xml, name="sitemap"),
+    path("sitemap-<slug:section>.xml", sitemaps.sitemap_section, name="sitemap-section"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path(f"{settings.ADMIN_URL}/", admin.site.urls),

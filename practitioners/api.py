@@ -16,9 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from . import conditions
 from .models import Location, Practitioner
 from .search.filters import PractitionerFilter
-from .search.query import run_search
+from .search.query import search_practitioners
+from .search.results import CLINIC_FIELDS
 
 MAX_PAGE_SIZE = 100
 _PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
@@ -36,33 +38,21 @@ class LocationSerializer(serializers.ModelSerializer):
     def to_representation(self, location: Location) -> dict:
         # What DRF's fields give for these columns (None stays None), without its per-field
         # machinery: a page has up to 100 rows. tests/test_api.py compares the two.
-        return {
-            "name": _text(location.name),
-            "address_line1": _text(location.address_line1),
-            "address_line2": _text(location.address_line2),
-            "city": _text(location.city),
-            "state": _text(location.state),
-            "postal_code": _text(location.postal_code),
-            "phone": _text(location.phone),
-            "latitude": _number(location.latitude),
-            "longitude": _number(location.longitude),
-            "precision": location.precision,
-        }
+        return {name: convert(getattr(location, name)) for name, convert in _CLINIC_VALUES}
 
     class Meta:
         model = Location
-        fields = [
-            "name",
-            "address_line1",
-            "address_line2",
-            "city",
-            "state",
-            "postal_code",
-            "phone",
-            "latitude",
-            "longitude",
-            "precision",
-        ]
+        fields = list(CLINIC_FIELDS)  # what a result row shows (search/results.py)
+
+
+def _clinic_value(name: str):
+    field = Location._meta.get_field(name)
+    if field.choices:
+        return lambda value: value
+    return _number if field.get_internal_type() == "FloatField" else _text
+
+
+_CLINIC_VALUES = [(name, _clinic_value(name)) for name in CLINIC_FIELDS]
 
 
 class PractitionerResultSerializer(serializers.ModelSerializer):
@@ -192,21 +182,28 @@ class PractitionerList(APIView):
             OpenApiParameter("accepting_new_patients", str, enum=["true", "false"]),
             OpenApiParameter("telehealth", str, enum=["true", "false"]),
             OpenApiParameter("q", str, description="Part of the practitioner's name"),
+            OpenApiParameter(
+                "condition",
+                str,
+                description="Condition slug (see /api/conditions/), or its name or a synonym: "
+                "practitioners holding any technique listed for it, combined with the ticked "
+                "certifications by the match rule",
+            ),
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 100 (default 20)"),
         ],
         responses={200: SearchResponseSerializer},
     )
     def get(self, request: Request) -> Response:
-        filterset = PractitionerFilter(
-            request.query_params, queryset=Practitioner.objects.published()
-        )
+        filterset = PractitionerFilter(request.query_params)
         if not filterset.is_valid():
             raise ValidationError(filterset.errors)
         page_size = _page_size(request)
         page_number = request.query_params.get("page") or 1
         try:
-            results = run_search(filterset, page_number, per_page=page_size, strict=True)
+            results = search_practitioners(
+                filterset.params, page=page_number, per_page=page_size, strict=True
+            )
         except InvalidPage as error:
             raise NotFound({"page": [str(error)]}) from error
         page = results.page
@@ -245,3 +242,49 @@ class PractitionerList(APIView):
         params = request.query_params.copy()
         params["page"] = str(number)
         return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+
+
+class ConditionSuggestionSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    matched = serializers.CharField(help_text="The name or synonym that matched what was typed")
+    url = serializers.URLField(help_text="The condition's page")
+
+
+class ConditionSuggestionsSerializer(serializers.Serializer):
+    results = ConditionSuggestionSerializer(many=True)
+
+
+class ConditionSuggestions(APIView):
+    """Conditions matching what someone is typing: by name and synonym, forgiving typos and
+    word order ("pirformis", "elbow tennis"), best first. The search's ``condition`` takes any
+    of these slugs."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "q", str, description="What was typed (2 to 100 characters)", required=True
+            )
+        ],
+        responses={200: ConditionSuggestionsSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        text = (request.query_params.get("q") or "").strip()
+        if len(text) > 100:
+            raise ValidationError({"q": ["Type at most 100 characters."]})
+        suggestions = conditions.suggest(text) if len(text) >= 2 else []
+        return Response(
+            {
+                "results": [
+                    {
+                        "slug": suggestion.slug,
+                        "name": suggestion.name,
+                        "matched": suggestion.matched,
+                        "url": request.build_absolute_uri(
+                            reverse("practitioners:condition", args=[suggestion.slug])
+                        ),
+                    }
+                    for suggestion in suggestions
+                ]
+            }
+        )

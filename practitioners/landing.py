@@ -16,9 +16,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from . import places, seo
-from .models import Certification, Condition, ConditionTechnique, Practitioner
+from .models import Certification, Condition, ConditionTechnique
 from .search.filters import PractitionerFilter
-from .search.query import SearchResults, run_search
+from .search.query import search_practitioners
+from .search.results import SearchResults
 from .seo import Crumb
 
 HOME = Crumb("Home", "/")
@@ -116,11 +117,13 @@ def _search_near(request: HttpRequest, place: places.Place, technique: Certifica
     data["radius"] = str(settings.SEARCH_DEFAULT_RADIUS_MI)
     if technique is not None:
         data["certification"] = technique.slug
-    filterset = PractitionerFilter(data, queryset=Practitioner.objects.published())
+    filterset = PractitionerFilter(data)
     if not filterset.is_valid():  # pragma: no cover - built from known-good values
         raise Http404("No such place")
     try:
-        results: SearchResults = run_search(filterset, request.GET.get("page") or 1, strict=True)
+        results: SearchResults = search_practitioners(
+            filterset.params, page=request.GET.get("page") or 1, strict=True
+        )
     except InvalidPage:
         raise Http404("No such page of results") from None
     return centre, results

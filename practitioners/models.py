@@ -1,10 +1,9 @@
 """Practitioners, the techniques they are certified in, and the clinics where they practise.
 
 The reusable queries live on :class:`PractitionerQuerySet`: ``published()``, ``holding()``
-and ``near()``, and for a search page ``nearest()`` and ``count_near()``, which answer the same
-question in SQL written here (``_NearbyPlan``). "Near" itself (distances, bounding boxes, ZIP
-centroids) lives in ``geo.py``; the columns that let the index answer it, in
-``search_index.py``.
+and ``near()``, the slow general form of a distance search. The search page's own SQL lives in
+``search/query.py``; "near" itself (distances, bounding boxes, ZIP centroids) in
+``search/geo.py``; the columns that let the index answer it, in ``search/index.py``.
 """
 
 from __future__ import annotations
@@ -13,18 +12,13 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import connections, models
-from django.db.models import Exists, F, OuterRef, Q, Subquery
-from django.db.models.expressions import Col, RawSQL
-from django.db.models.functions import Upper
-from django.db.models.lookups import Exact
-from django.db.models.sql.where import WhereNode
+from django.db import models
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -118,113 +112,6 @@ class TaxonomyMapping(models.Model):
         return f"{self.code_prefix} → {self.profession}"
 
 
-class HoldsCertification(Exists):
-    """``Exists`` of a current certificate (on date ``on``) among ``ids``, remembering them so a
-    distance search can decide most clinics by their ``search_index`` bits instead."""
-
-    def __init__(
-        self, queryset: models.QuerySet, *, ids: list[int], on: dt.date, exact: bool, **kwargs
-    ) -> None:
-        super().__init__(queryset, **kwargs)
-        self.ids = ids
-        self.on = on
-        self.bits = search_index.certification_bits(ids)
-        self.exact = exact  # no other certification shares these bits
-
-
-@dataclass(frozen=True)
-class NearbyMatch:
-    practitioner_id: int
-    location_id: int
-    distance_mi: float
-
-
-class _NearbyPlan:
-    """What a distance search asks of each clinic in the circle, from the filters of a
-    practitioner queryset: the conditions on the clinic's own copies (``search_index.py``)
-    that the filters imply, which the index answers, and exact checks only where the copies
-    cannot decide (an expiry date, a shared bit, a filter they do not cover)."""
-
-    def __init__(self, queryset: PractitionerQuerySet, connection) -> None:
-        self.connection = connection
-        self.listed: bool | None = None
-        self.holdings: list[HoldsCertification] = []
-        self.check_sql, self.check_params = "", ()
-        if not self._read_filters(queryset.query.where):
-            # Filters the copies do not cover: check them all, correlated with the clinic.
-            correlated = queryset.order_by().filter(
-                pk=RawSQL("l.practitioner_id", (), output_field=models.BigIntegerField())
-            )
-            sql, params = correlated.values("pk").query.sql_with_params()
-            self.check_sql, self.check_params = f" AND EXISTS ({sql})", params
-
-    def _read_filters(self, where: WhereNode) -> bool:
-        """Collect ``published()`` and ``holding()`` from the top-level AND of the filters;
-        True when nothing else is there."""
-        if where.negated or (where.connector != "AND" and len(where.children) > 1):
-            return False
-        covered = True
-        for child in where.children:
-            if isinstance(child, WhereNode):
-                covered = self._read_filters(child) and covered
-                continue
-            condition = child.lhs if isinstance(child, Exact) and child.rhs is True else child
-            if isinstance(condition, HoldsCertification):
-                self.holdings.append(condition)
-            elif (
-                isinstance(child, Exact)
-                and isinstance(child.lhs, Col)
-                and child.lhs.target.attname == "status"
-                and child.lhs.alias == Practitioner._meta.db_table
-                and child.rhs == Practitioner.Status.PUBLISHED
-            ):
-                self.listed = True
-            else:
-                covered = False
-        return covered
-
-    def _holding_sql(self, holding: HoldsCertification) -> tuple[str, list]:
-        current = (
-            f"EXISTS (SELECT 1 FROM {PractitionerCertification._meta.db_table} r "
-            f"WHERE r.practitioner_id = l.practitioner_id "
-            f"AND r.certification_id IN ({', '.join(['%s'] * len(holding.ids))}) "
-            f"AND (r.expires_on IS NULL OR r.expires_on >= %s))"
-        )
-        current_params = [*holding.ids, self.connection.ops.adapt_datefield_value(holding.on)]
-        # A condition of its own, without a look-up, so that PostgreSQL (which orders the
-        # conditions by cost) rejects most clinics before any subquery runs.
-        candidate = "((l.certification_bits | l.expiring_certification_bits) & %s) <> 0"
-        if self.check_sql:  # the full check below covers the certificates too
-            return candidate, [holding.bits]
-        if not holding.exact:
-            return f"{candidate} AND {current}", [holding.bits, *current_params]
-        # A certificate without an expiry date settles it; one with a date is looked up.
-        sql = (
-            f"{candidate} AND ((l.certification_bits & %s) <> 0 OR "
-            f"((l.expiring_certification_bits & %s) <> 0 AND {current}))"
-        )
-        return sql, [holding.bits, holding.bits, holding.bits, *current_params]
-
-    def clinics_in_circle(self, origin: geo.Origin, radius_mi: float) -> tuple[str, list]:
-        """WHERE clause (and its parameters) for the matching clinics ``l`` in the circle."""
-        # Both values when the filters leave it open: the index leads with ``listed``.
-        listed = "IN (%s, %s)" if self.listed is None else "= %s"
-        params: list = [True, False] if self.listed is None else [True]
-        box = geo.bounding_box(origin, radius_mi)
-        bands = search_index.latitude_bands(box.min_latitude, box.max_latitude)
-        circle, circle_params = geo.circle_sql(origin, radius_mi, "l.latitude", "l.longitude")
-        sql = (
-            f"l.listed {listed} AND l.latitude_band IN ({', '.join(['%s'] * len(bands))}) "
-            f"AND {circle}"
-        )
-        params += [*bands, *circle_params]
-        for holding in self.holdings:
-            holding_sql, holding_params = self._holding_sql(holding)
-            sql += f" AND {holding_sql}"
-            params += holding_params
-        return sql + self.check_sql, [*params, *self.check_params]
-
-
 class PractitionerQuerySet(models.QuerySet):
     def published(self) -> PractitionerQuerySet:
         return self.filter(status=Practitioner.Status.PUBLISHED)
@@ -252,7 +139,6 @@ class PractitionerQuerySet(models.QuerySet):
         on = on or timezone.localdate()
         if every_certification is None:
             every_certification = Certification.objects.only("id", "parent_id")
-        every_id = [certification.id for certification in every_certification]
         groups = acceptable_certification_ids(certifications, every_certification)
         if match == "any":
             groups = [sorted({cid for group in groups for cid in group})]
@@ -261,13 +147,10 @@ class PractitionerQuerySet(models.QuerySet):
         # One filter() call for every group: each call clones and re-resolves the whole query.
         return self.filter(
             *(
-                HoldsCertification(
+                Exists(
                     records.filter(
                         current, practitioner_id=OuterRef("pk"), certification_id__in=ids
-                    ),
-                    ids=ids,
-                    on=on,
-                    exact=not search_index.shares_bits(ids, every_id),
+                    )
                 )
                 for ids in groups
             )
@@ -277,8 +160,8 @@ class PractitionerQuerySet(models.QuerySet):
         """Practitioners with a clinic within ``radius_mi`` of ``origin``, each once, annotated
         with ``distance_mi`` and ``nearest_location_id`` of its nearest clinic, nearest first.
 
-        The general form, for any queryset. A search page asks the same question through
-        :meth:`nearest` and :meth:`count_near`, which the tests hold to the same answers."""
+        The slow, general form, for any queryset: the reference the tests hold the search's
+        own SQL (``search/query.py``) to."""
         in_range = Location.objects.within(origin, radius_mi)
         nearest = in_range.filter(practitioner_id=OuterRef("pk")).order_by("distance_mi", "pk")
         return (
@@ -289,85 +172,6 @@ class PractitionerQuerySet(models.QuerySet):
             )
             .order_by("distance_mi", "name", "pk")
         )
-
-    def nearest(
-        self, origin: geo.Origin, radius_mi: float, *, offset: int = 0, limit: int | None = None
-    ) -> list[NearbyMatch]:
-        """``near(origin, radius_mi)[offset:offset + limit]`` as (practitioner, clinic,
-        distance) triples: the page of a search, in one statement the database plans well.
-
-        Every clinic in the circle is read from one index, rejected there when its copies of
-        the practitioner's status and certificates (``search_index.py``) rule it out, and only
-        the survivors are checked against this queryset's filters."""
-        if limit == 0:
-            return []
-        plan = self._nearby_plan()
-        where, params = plan.clinics_in_circle(origin, radius_mi)
-        distance, distance_params = geo.distance_sql(origin, "l.latitude", "l.longitude")
-        # The distance is named in a subquery so the ranking below reuses it instead of
-        # computing the trigonometry a second time for every clinic.
-        in_circle = (
-            f"SELECT l.practitioner_id, l.id, {distance} AS distance "
-            f"FROM {Location._meta.db_table} l WHERE {where}"
-        )
-        nearest_clinics = (
-            f"SELECT practitioner_id, id, distance FROM ("
-            f"SELECT practitioner_id, id, distance, ROW_NUMBER() OVER ("
-            f"PARTITION BY practitioner_id ORDER BY distance, id) AS nth "
-            f"FROM ({in_circle}) d) c WHERE nth = 1"
-        )
-        params = [*distance_params, *params]
-        join = f"JOIN {Practitioner._meta.db_table} p ON p.id = c.practitioner_id"
-        order = "ORDER BY c.distance, p.name, p.id"
-        if limit is None:
-            if offset:
-                raise ValueError("an offset needs a limit")
-            sql = f"SELECT c.practitioner_id, c.id, c.distance FROM ({nearest_clinics}) c "
-            sql += f"{join} {order}"
-        else:
-            # Names break ties in distance only: practitioners farther than the last one the
-            # page can show are never joined to their rows (the circle may hold thousands).
-            sql = (
-                f"WITH c AS MATERIALIZED ({nearest_clinics}) "
-                f"SELECT c.practitioner_id, c.id, c.distance FROM c {join} "
-                f"WHERE c.distance <= COALESCE(("
-                f"SELECT distance FROM c ORDER BY distance LIMIT 1 OFFSET %s), %s) "
-                f"{order} LIMIT %s OFFSET %s"
-            )
-            params += [offset + limit - 1, radius_mi, limit, offset]
-        with connections[self.db].cursor() as cursor:
-            cursor.execute(sql, params)
-            return [NearbyMatch(*row) for row in cursor.fetchall()]
-
-    def count_near(self, origin: geo.Origin, radius_mi: float, *, up_to: int) -> int:
-        """``min(up_to, self.near(origin, radius_mi).count())``, at the cost of ``up_to``
-        matches rather than of every clinic in the circle.
-
-        It walks the clinics in the circle and counts each practitioner at its first one (no
-        clinic of theirs in the circle has a smaller id), so no DISTINCT is needed and the
-        database stops as soon as it has counted ``up_to``.
-        """
-        plan = self._nearby_plan()
-        where, params = plan.clinics_in_circle(origin, radius_mi)
-        sibling, sibling_params = geo.circle_sql(origin, radius_mi, "s.latitude", "s.longitude")
-        table = Location._meta.db_table
-        sql = (
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} l WHERE {where} "
-            f"AND (NOT l.has_other_clinics OR NOT EXISTS ("
-            f"SELECT 1 FROM {table} s WHERE s.practitioner_id = l.practitioner_id "
-            f"AND s.id < l.id AND {sibling})) LIMIT %s) firsts"
-        )
-        with connections[self.db].cursor() as cursor:
-            cursor.execute(sql, [*params, *sibling_params, up_to])
-            return cursor.fetchone()[0]
-
-    def _nearby_plan(self) -> _NearbyPlan:
-        # A search sizes its circle with several counts on one queryset: plan it once. Each
-        # clone starts without this attribute, so the plan never outlives its filters.
-        plan = self.__dict__.get("_nearby")
-        if plan is None:
-            plan = self.__dict__["_nearby"] = _NearbyPlan(self, connections[self.db])
-        return plan
 
     def for_listing(self) -> PractitionerQuerySet:
         """What a result row or profile shows, fetched in a fixed number of queries."""
@@ -826,13 +630,17 @@ class Location(models.Model):
             # The place pages and their sitemap section: which cities of a state have a
             # published clinic, with what techniques (the copied bits) and when they last
             # changed, all read from this index alone (places.py).
+            # Plain columns, not UPPER(city): SQLite reads an expression from the table, not
+            # the index, which made the sitemap's pass over a million clinics random reads.
             models.Index(
-                F("listed"),
-                F("state"),
-                Upper("city"),
-                F("certification_bits"),
-                F("expiring_certification_bits"),
-                F("updated_at"),
+                fields=[
+                    "listed",
+                    "state",
+                    "city",
+                    "certification_bits",
+                    "expiring_certification_bits",
+                    "updated_at",
+                ],
                 name="location_place",
             ),
         ]
@@ -1050,6 +858,52 @@ class ConditionTechnique(models.Model):
             raise ValidationError(
                 {"certification": "Choose the technique, not one of its levels: levels count."}
             )
+
+
+class ImportJob(models.Model):
+    """One CSV file uploaded in the admin, previewed and imported by tasks (practitioners/
+    imports.py). The file itself is kept in ``IMPORT_UPLOAD_DIR`` under ``stored_name`` until the
+    job expires; the row holds the progress the admin page shows and the reports."""
+
+    class State(models.TextChoices):
+        PREVIEWING = "previewing", "checking the file"
+        PREVIEWED = "previewed", "checked, waiting for confirmation"
+        IMPORTING = "importing", "importing"
+        IMPORTED = "imported", "imported"
+        FAILED = "failed", "stopped by an error"
+
+    RUNNING = (State.PREVIEWING, State.IMPORTING)
+
+    file_name = models.CharField(max_length=255)
+    stored_name = models.CharField(max_length=100, unique=True)
+    size_bytes = models.BigIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField(db_index=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PREVIEWING)
+    skip_bad_rows = models.BooleanField(default=False)
+    rows_total = models.IntegerField(null=True, blank=True)
+    rows_read = models.IntegerField(default=0)
+    errors_count = models.IntegerField(default=0)
+    # The dry run's and the import's reports: counts, the summary line, the first bad rows.
+    preview = models.JSONField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    # A problem with the file as a whole, or what stopped a task.
+    message = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_state_display()})"
+
+    @property
+    def is_running(self) -> bool:
+        return self.state in self.RUNNING
 
 
 # The owner side of the data (claims, requests, evidence, reminders) has its own module.

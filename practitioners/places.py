@@ -4,7 +4,7 @@ centre is.
 A city has a page while at least one published practitioner has a clinic there. Clinics spell
 their city as their source did ("MEMPHIS", "Memphis", "St. Louis"); a page's slug is the
 slugified spelling, and every spelling with that slug in that state belongs to it. The
-``location_place`` index (listed, state, UPPER(city)) answers both "which cities in TN" and
+``location_place`` index (listed, state, city, ...) answers both "which cities in TN" and
 "is there a published clinic in Memphis" without reading the clinics table.
 """
 
@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import connections, router
 from django.db.models import Avg, Exists, OuterRef, Q
-from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -50,7 +49,7 @@ class Place:
     state: str  # "TN"
     slug: str  # "memphis"
     name: str  # "Memphis"
-    spellings: tuple[str, ...]  # upper-cased, as the clinics spell it: ("MEMPHIS",)
+    spellings: tuple[str, ...]  # as the clinics spell it: ("MEMPHIS", "Memphis")
 
     @property
     def state_slug(self) -> str:
@@ -68,11 +67,9 @@ class Place:
         """Published clinics in this city (the index answers it)."""
         # listed__in, not listed=True: on SQLite Django writes the latter as a bare "listed",
         # which the index cannot seek on.
-        return (
-            Location.objects.alias(city_key=Upper("city"))
-            .filter(listed__in=[True], state=self.state, city_key__in=self.spellings)
-            .order_by()
-        )
+        return Location.objects.filter(
+            listed__in=[True], state=self.state, city__in=self.spellings
+        ).order_by()
 
     def centre(self) -> geo.Origin:
         """The city's centre: its ZIP codes' average, or else its clinics' (a city spelled in
@@ -136,10 +133,7 @@ def cities_in(state: str) -> dict[str, Place]:
         return found
     db = router.db_for_read(Location)
     table = Location._meta.db_table
-    sql = (
-        f"SELECT UPPER(city), COUNT(*) FROM {table} "
-        f"WHERE listed = %s AND state = %s GROUP BY UPPER(city)"
-    )
+    sql = f"SELECT city, COUNT(*) FROM {table} WHERE listed IN (%s) AND state = %s GROUP BY city"
     with connections[db].cursor() as cursor:
         cursor.execute(sql, [True, state])
         rows = cursor.fetchall()
@@ -151,7 +145,10 @@ def cities_in(state: str) -> dict[str, Place]:
             by_slug.setdefault(slug, []).append(spelling)
     found = {}
     for slug, spellings in by_slug.items():
-        name = _known_name(spellings, state) or max(spellings, key=lambda s: (counts[s], s)).title()
+        commonest = max(spellings, key=lambda s: (counts[s], s))
+        name = _known_name(spellings, state) or (
+            commonest.title() if commonest.isupper() else commonest
+        )
         found[slug] = Place(state=state, slug=slug, name=name, spellings=tuple(sorted(spellings)))
     cache.set(key, found, CITIES_CACHE_SECONDS)
     return found
@@ -171,17 +168,3 @@ def find_place(state_slug: str, city_slug: str) -> Place | None:
     if state not in STATE_NAMES:
         return None
     return cities_in(state).get(city_slug)
-
-
-def every_place_key() -> Iterator[tuple[str, str, int]]:
-    """(state, UPPER(city), clinics) for every published clinic's city, in index order, read
-    in one pass over the ``location_place`` index (for the sitemap)."""
-    db = router.db_for_read(Location)
-    table = Location._meta.db_table
-    sql = (
-        f"SELECT state, UPPER(city), COUNT(*) FROM {table} WHERE listed = %s "
-        f"GROUP BY state, UPPER(city) ORDER BY state, UPPER(city)"
-    )
-    with connections[db].cursor() as cursor:
-        cursor.execute(sql, [True])
-        yield from cursor.fetchall()

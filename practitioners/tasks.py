@@ -210,3 +210,22 @@ def notify_staff(*, subject: str, body: str) -> None:
 def site_url(path: str) -> str:
     """An absolute link for a mail (``SITE_URL`` + path)."""
     return f"{settings.SITE_URL.rstrip('/')}{path}"
+
+
+# --- the admin's CSV import ----------------------------------------------------------------------
+
+
+@task()
+def preview_import(job_id: int) -> dict:
+    """The dry run of an uploaded CSV (practitioners/imports.py)."""
+    from . import imports  # the import job imports the ingest code, which enqueues geocoding
+
+    return imports.run_phase(job_id=job_id, phase="preview")
+
+
+@task()
+def run_import(job_id: int) -> dict:
+    """The confirmed import of an uploaded CSV, from the stored file."""
+    from . import imports
+
+    return imports.run_phase(job_id=job_id, phase="import")

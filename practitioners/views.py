@@ -1,4 +1,4 @@
-"""Thin HTML views: the FilterSet validates, the queryset searches, the paginator pages."""
+"""Thin HTML views: the FilterSet validates into SearchParams, ``search_practitioners`` answers."""
 
 from __future__ import annotations
 
@@ -7,20 +7,16 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import curation, ratelimit, seo
+from . import conditions, curation, ratelimit, seo
 from .forms import ListingSubmissionForms, ReportForm
 from .models import Location, Practitioner
 from .search.filters import PractitionerFilter
-from .search.query import run_search
-
-
-def _search_filterset(request: HttpRequest) -> PractitionerFilter:
-    return PractitionerFilter(request.GET or None, queryset=Practitioner.objects.published())
+from .search.query import search_practitioners
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    filterset = PractitionerFilter(None, queryset=Practitioner.objects.none())
+    filterset = PractitionerFilter(None)
     return render(
         request,
         "practitioners/home.html",
@@ -52,13 +48,17 @@ def search(request: HttpRequest) -> HttpResponse:
     if filled is not None:
         query = filled.urlencode()
         return redirect(f"{request.path}?{query}" if query else request.path)
-    filterset = _search_filterset(request)
+    filterset = PractitionerFilter(request.GET or None)
     context = {"filterset": filterset, "radius_choices": settings.SEARCH_RADIUS_CHOICES_MI}
     if not filterset.form.is_bound:
         return render(request, "practitioners/search.html", context)
     if not filterset.is_valid():
         return render(request, "practitioners/search.html", context, status=400)
-    context["results"] = run_search(filterset, request.GET.get("page"))
+    context["results"] = search_practitioners(filterset.params, page=request.GET.get("page"))
+    if filterset.searched_condition is not None:
+        context["condition"] = filterset.searched_condition
+        context["condition_in_sentence"] = conditions.in_sentence(filterset.searched_condition.name)
+        context["condition_phrase"] = conditions.techniques_phrase(filterset.condition_techniques)
     params = request.GET.copy()
     params.pop("page", None)
     context["query_without_page"] = params.urlencode()

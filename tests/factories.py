@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 import factory
+from django.utils import timezone
 
 from practitioners.models import (
     Certification,
@@ -15,6 +16,7 @@ from practitioners.models import (
     Profession,
 )
 from practitioners.search import geo
+from practitioners.search.params import SearchParams, certification_groups
 
 
 def profession(slug: str = "chiropractor") -> Profession:
@@ -80,3 +82,22 @@ def practitioner_near_zip(zip_code: str, miles_north: float = 0.0, **kwargs) -> 
     assert centroid is not None
     latitude = centroid.latitude + miles_north / 69.05
     return practitioner_at(latitude, centroid.longitude, postal_code=zip_code, **kwargs)
+
+
+def search_params(
+    origin: geo.Origin | None,
+    radius_mi: float = 25,
+    certifications: Iterable[str] = (),
+    **filters,
+) -> SearchParams:
+    """A validated search, as the FilterSet would build it: certification slugs are expanded
+    to their levels; ``filters`` are the other SearchParams fields (match, telehealth...)."""
+    every = list(Certification.objects.all())
+    requested = [certification(slug) for slug in certifications]
+    return SearchParams(
+        on=filters.pop("on", None) or timezone.localdate(),
+        origin=origin,
+        radius_mi=float(radius_mi),
+        certifications=certification_groups(requested, every),
+        **filters,
+    )

@@ -708,8 +708,20 @@ def csv_row(external_id: str, name: str, **values) -> str:
 
 
 def upload(client, text: str, **extra):
+    """Upload a CSV and follow to its import job's page (the immediate task backend has
+    already run the preview)."""
     file = SimpleUploadedFile("listings.csv", text.encode(), content_type="text/csv")
-    return client.post(f"{CHANGELIST}import-csv/", {"file": file, **extra})
+    return client.post(f"{CHANGELIST}import-csv/", {"file": file, **extra}, follow=True)
+
+
+def import_buttons(response) -> dict[str, str]:
+    """The import buttons the job page offers: their value (all / skip) and label."""
+    return dict(
+        re.findall(
+            r'<button type="submit" class="default" name="mode" value="(\w+)">([^<]+)<',
+            response.content.decode(),
+        )
+    )
 
 
 def test_an_admin_import_with_bad_rows_reports_each_line_and_writes_nothing(staff_client):
@@ -720,7 +732,7 @@ def test_an_admin_import_with_bad_rows_reports_each_line_and_writes_nothing(staf
     html = response.content.decode()
     assert response.status_code == 200
     assert re.search(r"<td>3</td><td>unknown profession &#x27;wizard&#x27;</td>", html)
-    assert 'name="token"' not in html  # nothing to confirm
+    assert "all" not in import_buttons(response)  # nothing to confirm as the file stands
     assert not Practitioner.objects.exists()
 
 
@@ -730,23 +742,25 @@ def test_an_admin_import_previews_then_writes_on_confirmation(staff_client):
     html = preview.content.decode()
     assert "Preview (nothing written yet)" in html and "2 rows read" in html
     assert not Practitioner.objects.exists()
-    token = re.search(r'name="token" value="([0-9a-f]+)"', html).group(1)
-    response = staff_client.post(f"{CHANGELIST}import-csv/", {"token": token}, follow=True)
+    assert import_buttons(preview) == {"all": "Import all 2 rows"}
+    job_url = preview.redirect_chain[-1][0]
+    response = staff_client.post(job_url, {"mode": "all"}, follow=True)
     assert "Imported." in messages_of(response)
     assert sorted(Practitioner.objects.values_list("name", flat=True)) == [
         "First Person",
         "Second Person",
     ]
     # The upload is used once.
-    again = staff_client.post(f"{CHANGELIST}import-csv/", {"token": token}, follow=True)
-    assert "expired" in messages_of(again)
+    again = staff_client.post(job_url, {"mode": "all"}, follow=True)
+    assert "already been started" in messages_of(again)
+    assert Practitioner.objects.count() == 2
 
 
 def test_an_admin_import_can_skip_bad_rows(staff_client):
     text = "\n".join([HEADER, csv_row("a1", "Good Row"), csv_row("a2", "Bad", state="Tenn")])
-    preview = upload(staff_client, text, skip_bad_rows="on")
-    token = re.search(r'name="token" value="([0-9a-f]+)"', preview.content.decode()).group(1)
-    staff_client.post(f"{CHANGELIST}import-csv/", {"token": token, "skip_bad_rows": "1"})
+    preview = upload(staff_client, text)
+    assert import_buttons(preview) == {"skip": "Import the 1 good row and skip the 1 bad"}
+    staff_client.post(preview.redirect_chain[-1][0], {"mode": "skip"})
     assert list(Practitioner.objects.values_list("name", flat=True)) == ["Good Row"]
 
 

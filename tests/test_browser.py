@@ -738,3 +738,63 @@ def test_list_your_practice_adds_blocks_in_place_and_focuses_the_error_summary(o
     summary.get_by_role("link", name=re.compile("Full name")).click()
     expect(page.locator("#id_name")).to_be_focused()
     assert page.script_errors == []
+
+
+# --- Searching by condition, and the landing pages -------------------------------------------
+
+
+def test_typing_a_misspelt_condition_suggests_it_and_the_keyboard_picks_it(open_page, memphis):
+    page = open_page("/")
+    field = page.get_by_role("combobox", name="What's bothering you?")
+    field.press_sequentially("pirformis", delay=20)
+    option = page.get_by_role("option", name=re.compile("^Piriformis syndrome"))
+    expect(option).to_be_visible()
+    expect(field).to_have_attribute("aria-expanded", "true")
+    field.press("ArrowDown")
+    expect(option).to_have_attribute("aria-selected", "true")
+    field.press("Enter")
+    expect(field).to_have_value("Piriformis syndrome")
+    expect(page.get_by_role("listbox")).to_be_hidden()
+    page.get_by_label("ZIP code").fill("38117")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.wait_for_url(re.compile(r"/search/\?"))
+    expect(page.locator("#results-heading")).to_contain_text("used for piriformis syndrome")
+    assert row_names(page) == [
+        p.name
+        for p in Practitioner.objects.published()
+        .holding([certification("art")])
+        .near(geo.origin_from_zip("38117"), 25)
+    ]
+    assert not page.script_errors
+
+
+def test_without_javascript_a_typed_condition_is_resolved_by_the_server(open_page, memphis):
+    page = open_page("/", java_script_enabled=False)
+    page.get_by_label("What's bothering you?").fill("tenis elbow")
+    page.get_by_label("ZIP code").fill("38117")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.wait_for_url(re.compile(r"/search/\?"))
+    expect(page.locator("#results-heading")).to_contain_text("used for lateral epicondylitis")
+    page.get_by_label("What's bothering you?").fill("elbow")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_role("link", name="Medial epicondylitis").click()
+    expect(page.locator("#results-heading")).to_contain_text("used for medial epicondylitis")
+
+
+def test_the_landing_pages_break_no_content_security_policy(open_page, memphis):
+    """The fixture fails the test on any CSP violation (the breadcrumbs' JSON-LD included)."""
+    page = open_page("/conditions/")
+    for path in [
+        "/conditions/plantar-fasciitis/",
+        "/techniques/art/",
+        "/tn/memphis/",
+        "/tn/memphis/art/",
+    ]:  # not /sitemap.xml: Chromium's own XML viewer styles it inline
+        response = page.goto(path)
+        assert response is not None and response.status == 200, path
+    page.goto("/conditions/plantar-fasciitis/")
+    page.get_by_label("ZIP code").fill("38117")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url(re.compile(r"/search/\?"))
+    expect(page.locator("#results-heading")).to_contain_text("used for plantar fasciitis")
+    assert not page.script_errors

@@ -194,11 +194,12 @@ def test_profession_new_patients_telehealth_and_name_filters_narrow_the_results(
     def names(query: str) -> list[str]:
         from django.http import QueryDict
 
-        filterset = PractitionerFilter(
-            QueryDict(f"zip=38117&{query}"), queryset=Practitioner.objects.published()
-        )
+        from practitioners.search.query import search_practitioners
+
+        filterset = PractitionerFilter(QueryDict(f"zip=38117&{query}"))
         assert filterset.is_valid(), filterset.errors
-        return [p.name for p in filterset.qs]
+        results = search_practitioners(filterset.params, page=1)
+        return [p.name for p in results.page.object_list]
 
     assert names("profession=physical-therapist") == ["PT Tele"]
     assert names("telehealth=true") == ["PT Tele"]
@@ -245,8 +246,40 @@ def test_search_page_runs_the_same_number_of_queries_for_3_or_20_results(
     many = queries_for_page()
 
     assert many == few
-    with django_assert_max_num_queries(8):
+    # choices, count (with the circle sizing), page with its rows, certificates
+    with django_assert_max_num_queries(4):
         client.get(ART_AND_GRASTON)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("/search/?q=P", "P00"),
+        ("/api/practitioners/?q=P", "P00"),
+        ("/api/practitioners/?zip=38117&certification=art", "P00"),
+        (
+            "/search/?zip=38117&profession=chiropractor&telehealth=false"
+            "&accepting_new_patients=true",
+            "P00",
+        ),
+        # none near: the nearest is N miles away
+        ("/search/?zip=99501&radius=5&certification=art", "The nearest is"),
+        ("/api/practitioners/?zip=99501&radius=5&certification=art", "nearest_match_distance"),
+    ],
+)
+def test_a_first_page_runs_at_most_four_statements(
+    client, url, shown, django_assert_max_num_queries
+):
+    for i in range(25):
+        practitioner_near_zip(
+            MEMPHIS, i + 1, name=f"P{i:02d}", certifications=["art", "graston-m1"]
+        )
+
+    with django_assert_max_num_queries(4):
+        response = client.get(url)
+
+    assert response.status_code == 200
+    assert shown in response.content.decode()
 
 
 def test_count_is_capped_and_the_page_says_more_than(client, settings):

@@ -13,8 +13,20 @@ from practitioners.models import (
     PractitionerCertification,
 )
 from practitioners.search import geo
-from practitioners.search.query import NearestFirstPaginator
-from tests.factories import PractitionerFactory, certification, practitioner_at, profession
+from practitioners.search.query import (
+    count_and_size,
+    count_near,
+    nearest,
+    radius_holding,
+    search_practitioners,
+)
+from tests.factories import (
+    PractitionerFactory,
+    certification,
+    practitioner_at,
+    profession,
+    search_params,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -100,14 +112,15 @@ def test_every_page_of_a_dense_search_is_the_brute_force_page(client, settings, 
 
 
 def test_a_dense_search_sorts_a_smaller_circle_that_provably_holds_the_page(settings, dense_city):
+    settings.SEARCH_COUNT_CAP = 400
     matching = Practitioner.objects.published()
-    paginator = NearestFirstPaginator(matching, MANHATTAN, 10, per_page=20, cap=400)
+    params = search_params(MANHATTAN, 10)
 
-    radius = paginator.radius_holding(20)
+    radius = radius_holding(count_and_size(params, needed=20, cap=400), 20)
 
     assert radius < 10
-    assert matching.count_near(MANHATTAN, radius, up_to=10_000) >= 20
-    page = paginator.page(1)
+    assert count_near(search_params(MANHATTAN, radius), up_to=10_000) >= 20
+    page = search_practitioners(params, page=1, per_page=20).page
     assert [p.pk for p in page] == brute_force(matching, MANHATTAN, 10)[:20]
 
 
@@ -138,18 +151,18 @@ def test_count_near_counts_a_practitioner_with_three_clinics_in_range_once():
 
     published = Practitioner.objects.published()
 
-    assert published.count_near(MANHATTAN, 5, up_to=100) == 2
-    assert published.count_near(MANHATTAN, 5, up_to=1) == 1
+    assert count_near(search_params(MANHATTAN, 5), up_to=100) == 2
+    assert count_near(search_params(MANHATTAN, 5), up_to=1) == 1
     assert published.near(MANHATTAN, 5).count() == 2
 
 
 def test_count_near_stops_at_the_cap_instead_of_counting_everyone(
     dense_city, django_assert_max_num_queries
 ):
-    published = Practitioner.objects.published()
+    params = search_params(MANHATTAN, 12)
 
     with django_assert_max_num_queries(1):
-        assert published.count_near(MANHATTAN, 12, up_to=50) == 50
+        assert count_near(params, up_to=50) == 50
 
 
 def test_filters_that_join_other_tables_still_give_the_same_results(dense_city):
@@ -159,10 +172,12 @@ def test_filters_that_join_other_tables_still_give_the_same_results(dense_city):
     )
 
     found = list(chiropractors.near(MANHATTAN, 4).values_list("pk", flat=True))
+    params = search_params(MANHATTAN, 4, profession_id=profession("chiropractor").pk)
 
     assert found
     assert found == brute_force(chiropractors, MANHATTAN, 4)
-    assert chiropractors.count_near(MANHATTAN, 4, up_to=10_000) == len(found)
+    assert count_near(params, up_to=10_000) == len(found)
+    assert [m.practitioner_id for m in nearest(params)] == found
 
 
 @pytest.mark.parametrize(
@@ -188,7 +203,7 @@ def test_points_just_inside_the_circle_are_found_and_just_outside_are_not(place,
 
     assert set(found) == inside
     assert found == brute_force(published, origin, radius)
-    assert published.count_near(origin, radius, up_to=1000) == len(inside)
+    assert count_near(search_params(origin, radius), up_to=1000) == len(inside)
 
 
 def test_a_dense_search_page_runs_a_bounded_number_of_queries(
@@ -196,11 +211,16 @@ def test_a_dense_search_page_runs_a_bounded_number_of_queries(
 ):
     settings.SEARCH_COUNT_CAP = 400
 
-    # choices, count, at most five probes, page, certifications, clinics
-    with django_assert_max_num_queries(10):
-        response = client.get("/search/?zip=10001&radius=10&page=3")
+    # choices, count with the probes that size the circle, page with its rows, certificates
+    for url in (
+        "/search/?zip=10001&radius=10",
+        "/search/?zip=10001&radius=10&page=3",
+        "/api/practitioners/?zip=10001&radius=10&certification=art",
+    ):
+        with django_assert_max_num_queries(4):
+            response = client.get(url)
 
-    assert response.status_code == 200
+        assert response.status_code == 200
 
 
 def test_insert_new_writes_what_bulk_create_writes():
@@ -227,25 +247,37 @@ def test_insert_new_writes_what_bulk_create_writes():
 
 
 @pytest.mark.parametrize(
-    "narrow",
+    ("narrow", "filters"),
     [
-        lambda qs: qs,
-        lambda qs: qs.holding([certification("art")]),
-        lambda qs: qs.holding([certification("art"), certification("graston")], "any"),
-        lambda qs: qs.filter(name__icontains="person 1"),
-        lambda qs: qs.exclude(profession__slug="massage-therapist").filter(telehealth=False),
-        lambda qs: qs.exclude(name__startswith="Person 2"),
+        (lambda qs: qs, {}),
+        (lambda qs: qs.holding([certification("art")]), {"certifications": ["art"]}),
+        (
+            lambda qs: qs.holding([certification("art"), certification("graston")], "any"),
+            {"certifications": ["art", "graston"], "match": "any"},
+        ),
+        (lambda qs: qs.filter(name__icontains="person 1"), {"name": "person 1"}),
+        (
+            lambda qs: qs.exclude(profession__slug="massage-therapist").filter(telehealth=False),
+            {"telehealth": False},
+        ),
+        (
+            lambda qs: qs.filter(accepting_new_patients=True, name__icontains="PERSON 2").holding(
+                [certification("art")]
+            ),
+            {"accepting_new_patients": True, "name": "PERSON 2", "certifications": ["art"]},
+        ),
     ],
-    ids=["published", "art", "art-or-graston", "name", "profession", "exclude"],
+    ids=["published", "art", "art-or-graston", "name", "profession", "combined"],
 )
-def test_the_search_pages_give_what_near_gives_for_any_filters(dense_city, narrow):
+def test_the_search_pages_give_what_near_gives_for_any_filters(dense_city, narrow, filters):
     queryset = narrow(Practitioner.objects.published())
     expected = list(queryset.near(MANHATTAN, 6).values_list("pk", "nearest_location_id"))
+    params = search_params(MANHATTAN, 6, **filters)
 
-    matches = queryset.nearest(MANHATTAN, 6)
-    page = queryset.nearest(MANHATTAN, 6, offset=20, limit=20)
+    matches = nearest(params)
+    page = nearest(params, offset=20, limit=20)
 
     assert expected
     assert [(m.practitioner_id, m.location_id) for m in matches] == expected
     assert [(m.practitioner_id, m.location_id) for m in page] == expected[20:40]
-    assert queryset.count_near(MANHATTAN, 6, up_to=100_000) == len(expected)
+    assert count_near(params, up_to=100_000) == len(expected)

@@ -469,7 +469,8 @@ def test_clean_imports_removes_expired_uploads_only(settings, tmp_path, capsys):
     new.write_text("y")
 
     call_command("clean_imports", "--dry-run")
-    assert "1 expired upload(s) (0.0 MB) would be deleted" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "0 expired import job(s) and 1 expired upload(s) (0.0 MB) would be deleted" in out
     assert old.exists()
 
     call_command("clean_imports")

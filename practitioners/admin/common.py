@@ -15,8 +15,10 @@ from .. import geocoding, tasks
 from ..models import (
     Location,
 )
+from ..search.results import CLINIC_ADDRESS_FIELDS
 
-ADDRESS_FIELDS = {"address_line1", "address_line2", "city", "state", "postal_code"}
+# Changing any of these makes the clinic's pin doubtful (the address a result row shows).
+ADDRESS_FIELDS = set(CLINIC_ADDRESS_FIELDS)
 
 
 def osm_link(latitude: float | None, longitude: float | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.db import models
 
-from .. import geocoding
+from .. import geocoding, imports
 from ..forms import HttpURLField
 from ..models import (
     ListingReport,
@@ -13,6 +13,7 @@ from ..models import (
     Practitioner,
 )
 from ..search import geo
+from ..search.results import CLINIC_FIELDS
 from .common import ADDRESS_FIELDS
 
 
@@ -49,17 +50,10 @@ class PractitionerAdminForm(forms.ModelForm):
 class LocationAdminForm(forms.ModelForm):
     class Meta:
         model = Location
+        # What a result row shows of a clinic (search/results.py), less what the geocoder sets.
         fields = [
             "practitioner",
-            "name",
-            "address_line1",
-            "address_line2",
-            "city",
-            "state",
-            "postal_code",
-            "phone",
-            "latitude",
-            "longitude",
+            *(name for name in CLINIC_FIELDS if name != "precision"),
         ]
 
     def save(self, commit: bool = True) -> Location:
@@ -92,6 +86,9 @@ class ReportResolutionForm(forms.ModelForm):
 
 class ImportUploadForm(forms.Form):
     file = forms.FileField(label="CSV file", help_text="The columns of import_practitioners.")
-    skip_bad_rows = forms.BooleanField(
-        required=False, help_text="Import the good rows and report the bad ones."
-    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > imports.max_upload_bytes():
+            raise forms.ValidationError(imports.too_big_message(upload.size))
+        return upload

@@ -1,4 +1,6 @@
-"""The one FilterSet: validates every search parameter for the HTML page and the JSON API alike.
+"""The one FilterSet: validates every search parameter for the HTML page and the JSON API alike,
+and turns them into one :class:`~.params.SearchParams`. It filters nothing itself:
+``query.search_practitioners`` builds the SQL from the params.
 
 Errors are attached to the parameter that caused them, so the page can show them next to the
 field and the API can answer 400 with a body keyed by parameter.
@@ -14,9 +16,13 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from ..models import Certification, Practitioner, Profession
+from .. import conditions
+from ..models import Certification, Condition, Practitioner
 from . import geo
+from .params import SearchParams, certification_groups
+from .query import choice_rows
 
 BOOLEAN_CHOICES = (("true", "Yes"), ("false", "No"))
 MATCH_CHOICES = (("all", "All of them"), ("any", "Any of them"))
@@ -64,7 +70,33 @@ class SearchForm(forms.Form):
                 self.add_error("lon", "Give a longitude with the latitude.")
             else:
                 self.origin = geo.origin_from_coordinates(float(lat), float(lon))
+        self._clean_condition(cleaned.get("condition"))
         return cleaned
+
+    def _clean_condition(self, text: str | None) -> None:
+        """A slug, name or synonym is that condition; other free text resolves when it is
+        clear, and lists the conditions it could mean (``condition_candidates``) when not."""
+        self.condition: Condition | None = None
+        self.condition_candidates: list[Condition] = []
+        if not text:
+            return
+        resolution = conditions.resolve(text)
+        if resolution.condition is not None:
+            if not resolution.condition.links.exists():
+                self.add_error(
+                    "condition", f"No technique is listed for {resolution.condition.name} yet."
+                )
+                return
+            self.condition = resolution.condition
+        elif resolution.is_ambiguous:
+            self.condition_candidates = resolution.candidates
+            self.add_error("condition", f'"{text}" could be several conditions: pick one.')
+        else:
+            self.add_error(
+                "condition",
+                f'We do not know a condition called "{text}". Try other words, or pick one '
+                "from the list of conditions.",
+            )
 
 
 class RadiusField(forms.DecimalField):
@@ -92,26 +124,29 @@ class RadiusFilter(django_filters.NumberFilter):
 _FORM_CLASSES: dict[tuple, type[forms.Form]] = {}
 
 
+def _yes_no(label: str) -> django_filters.ChoiceFilter:
+    return django_filters.ChoiceFilter(
+        label=label,
+        choices=BOOLEAN_CHOICES,
+        error_messages={"invalid_choice": "Use true or false."},
+    )
+
+
 class PractitionerFilter(django_filters.FilterSet):
-    zip = django_filters.CharFilter(
-        label="ZIP code", method="filter_nothing", max_length=10, strip=True
-    )
-    near = django_filters.CharFilter(
-        label="City, state", method="filter_nothing", max_length=100, strip=True
-    )
+    """The search's parameters. ``params`` (once ``is_valid()``) is the validated search."""
+
+    zip = django_filters.CharFilter(label="ZIP code", max_length=10, strip=True)
+    near = django_filters.CharFilter(label="City, state", max_length=100, strip=True)
     lat = django_filters.NumberFilter(
         label="Latitude",
-        method="filter_nothing",
         validators=[MinValueValidator(Decimal(-90)), MaxValueValidator(Decimal(90))],
     )
     lon = django_filters.NumberFilter(
         label="Longitude",
-        method="filter_nothing",
         validators=[MinValueValidator(Decimal(-180)), MaxValueValidator(Decimal(180))],
     )
     radius = RadiusFilter(
         label="Within (miles)",
-        method="filter_nothing",
         validators=[
             MinValueValidator(Decimal(1), "The radius must be at least 1 mile."),
             MaxValueValidator(
@@ -123,55 +158,45 @@ class PractitionerFilter(django_filters.FilterSet):
     certification = django_filters.MultipleChoiceFilter(
         label="Certifications",
         choices=[],  # filled per request in __init__: certifications are data, not code
-        method="filter_nothing",
         error_messages={"invalid_choice": "Unknown certification %(value)s."},
     )
     match = django_filters.ChoiceFilter(
         label="Match",
         choices=MATCH_CHOICES,
-        method="filter_nothing",
         empty_label=None,
         error_messages={"invalid_choice": "Use all or any."},
     )
-    profession = django_filters.ModelChoiceFilter(
+    profession = django_filters.ChoiceFilter(
         label="Profession",
-        queryset=Profession.objects.all(),
-        to_field_name="slug",
-        empty_label="Any profession",
+        choices=[],  # filled per request in __init__, by slug
+        empty_label=None,  # the template offers "Any profession"
     )
-    accepting_new_patients = django_filters.ChoiceFilter(
-        label="Accepting new patients",
-        choices=BOOLEAN_CHOICES,
-        method="filter_boolean",
-        error_messages={"invalid_choice": "Use true or false."},
-    )
-    telehealth = django_filters.ChoiceFilter(
-        label="Offers telehealth",
-        choices=BOOLEAN_CHOICES,
-        method="filter_boolean",
-        error_messages={"invalid_choice": "Use true or false."},
-    )
-    q = django_filters.CharFilter(
-        label="Name", field_name="name", lookup_expr="icontains", max_length=100, strip=True
-    )
+    accepting_new_patients = _yes_no("Accepting new patients")
+    telehealth = _yes_no("Offers telehealth")
+    q = django_filters.CharFilter(label="Name", max_length=100, strip=True)
+    condition = django_filters.CharFilter(label="What's bothering you?", max_length=100, strip=True)
 
     class Meta:
         model = Practitioner
         fields: list[str] = []
         form = SearchForm
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        # A dozen rows, read once per search: the choices, the requested certifications and
-        # their levels all come from them, instead of a query each.
-        self.every_certification: list[Certification] = list(Certification.objects.all())
+    def __init__(self, data=None, *args, **kwargs) -> None:
+        super().__init__(data, *args, **kwargs)
+        self.every_certification, self.every_profession = choice_rows()
         self.filters["certification"].extra["choices"] = certification_choices(
             self.every_certification
         )
+        self.filters["profession"].extra["choices"] = [
+            (profession.slug, profession.name) for profession in self.every_profession
+        ]
 
     def get_form_class(self) -> type[forms.Form]:
         # django-filter builds a new form class per request; it depends only on the choices.
-        choices = tuple(self.filters["certification"].extra["choices"])
+        choices = (
+            tuple(self.filters["certification"].extra["choices"]),
+            tuple(self.filters["profession"].extra["choices"]),
+        )
         form_class = _FORM_CLASSES.get(choices)
         if form_class is None:
             if len(_FORM_CLASSES) > 16:  # certifications edited many times: start afresh
@@ -179,50 +204,59 @@ class PractitionerFilter(django_filters.FilterSet):
             form_class = _FORM_CLASSES[choices] = super().get_form_class()
         return form_class
 
-    def filter_nothing(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
-        # Origin, radius and certifications interact, so filter_queryset applies them together.
-        return queryset
-
-    def filter_boolean(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(**{name: value == "true"})
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        raise NotImplementedError(
+            "The FilterSet only validates: search with query.search_practitioners(self.params)."
+        )
 
     @property
     def origin(self) -> geo.Origin | None:
         return getattr(self.form, "origin", None)
 
-    @property
-    def radius_mi(self) -> float:
-        radius = self.form.cleaned_data.get("radius")
-        if radius == ANY_DISTANCE:
-            return geo.ANYWHERE_MI
-        return float(radius) if radius is not None else float(settings.SEARCH_DEFAULT_RADIUS_MI)
-
-    @property
-    def any_distance(self) -> bool:
-        return self.form.cleaned_data.get("radius") == ANY_DISTANCE
-
-    @property
-    def match_mode(self) -> str:
-        return self.form.cleaned_data.get("match") or "all"
-
     @cached_property
-    def certifications(self) -> list[Certification]:
-        slugs = self.form.cleaned_data.get("certification") or []
+    def params(self) -> SearchParams:
+        """The validated search (call ``is_valid()`` first)."""
+        cleaned = self.form.cleaned_data
+        radius = cleaned.get("radius")
         by_slug = {cert.slug: cert for cert in self.every_certification}
-        return [by_slug[slug] for slug in dict.fromkeys(slugs) if slug in by_slug]
-
-    def filter_without_origin(self, queryset: QuerySet) -> QuerySet:
-        """Every filter but distance: what "the nearest match is N miles away" searches."""
-        return (
-            super()
-            .filter_queryset(queryset)
-            .holding(
-                self.certifications, self.match_mode, every_certification=self.every_certification
-            )
+        requested = [
+            by_slug[slug]
+            for slug in dict.fromkeys(cleaned.get("certification") or [])
+            if slug in by_slug
+        ]
+        profession_ids = {profession.slug: profession.id for profession in self.every_profession}
+        yes_no = {"true": True, "false": False}
+        return SearchParams(
+            on=timezone.localdate(),
+            origin=self.origin,
+            radius_mi=geo.ANYWHERE_MI
+            if radius == ANY_DISTANCE
+            else float(radius)
+            if radius is not None
+            else float(settings.SEARCH_DEFAULT_RADIUS_MI),
+            certifications=certification_groups(requested, self.every_certification),
+            match="any" if cleaned.get("match") == "any" else "all",
+            condition_techniques=certification_groups(
+                self.condition_techniques, self.every_certification
+            ),
+            profession_id=profession_ids.get(cleaned.get("profession") or ""),
+            accepting_new_patients=yes_no.get(cleaned.get("accepting_new_patients") or ""),
+            telehealth=yes_no.get(cleaned.get("telehealth") or ""),
+            name=cleaned.get("q") or "",
         )
 
-    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        queryset = self.filter_without_origin(queryset)
-        if self.origin is not None:
-            return queryset.near(self.origin, self.radius_mi)
-        return queryset.order_by("name", "pk")
+    @property
+    def searched_condition(self) -> Condition | None:
+        """The condition the search is for (the ``condition`` filter resolved), if any."""
+        return getattr(self.form, "condition", None)
+
+    @property
+    def condition_candidates(self) -> list[Condition]:
+        return getattr(self.form, "condition_candidates", [])
+
+    @cached_property
+    def condition_techniques(self) -> list[Certification]:
+        """The techniques listed for the condition searched for (none without one)."""
+        if self.searched_condition is None:
+            return []
+        return conditions.techniques_for(self.searched_condition, self.every_certification)

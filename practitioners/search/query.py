@@ -1,276 +1,450 @@
-"""One search, for the page and the API: validated filters in, a page of results out.
+"""SearchParams -> SQL: the page of results, the capped count and the nearest-match fallback.
 
-The FilterSet validates and builds the queryset (``published().holding().near()``); this module
-pages it without counting a huge result set in full, attaches each row's nearest clinic in one
-query, and, when nothing matched, finds how far the nearest match is.
+The only search SQL, built from the values in :class:`~.params.SearchParams` and nothing else.
+A first page runs three statements here (docs/search.md shows them):
+
+1. the count, capped at ``SEARCH_COUNT_CAP``, and, in the same statement, the few capped counts
+   of smaller circles that find one provably holding the page (a dense city is sorted from that
+   small circle instead of from its 20,000 listings);
+2. the page: the nearest practitioners with their nearest clinic and profession;
+3. the page's certificates.
+
+When nothing is within the radius, one more statement finds how far the nearest match is.
+Without an origin the same three run by name. ``PractitionerQuerySet.near()`` is the slow,
+general form of the same question; the tests hold this module to it and to a brute force.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 from django.conf import settings
-from django.core.paginator import Page, Paginator
 from django.db import connections, router
-from django.db.models import BooleanField, DateField, DateTimeField, Field, Model, QuerySet
+from django.db.backends.base.base import BaseDatabaseWrapper
 
-from ..models import (
-    Certification,
-    Location,
-    NearbyMatch,
-    Practitioner,
-    PractitionerCertification,
-    Profession,
-)
+from ..models import Certification, Location, Practitioner, PractitionerCertification, Profession
 from . import geo
-
-
-class CappedPaginator(Paginator):
-    """Counts and pages at most ``cap`` matches: in a dense city the exact count costs more
-    than the page. ``count_is_capped`` tells the UI to say "more than N"."""
-
-    def __init__(self, object_list: QuerySet, per_page: int, cap: int) -> None:
-        super().__init__(object_list, per_page)
-        self.cap = cap
-
-    @cached_property
-    def _count_up_to_cap_plus_one(self) -> int:
-        return self.object_list[: self.cap + 1].count()
-
-    @cached_property
-    def count(self) -> int:
-        return min(self._count_up_to_cap_plus_one, self.cap)
-
-    @property
-    def count_is_capped(self) -> bool:
-        return self._count_up_to_cap_plus_one > self.cap
-
-
-class NearestFirstPaginator(CappedPaginator):
-    """Pages a distance search from the smallest circle that holds the page.
-
-    The 20 nearest matches within 10 miles of Manhattan are the 20 nearest within any smaller
-    circle that holds at least 20 matches. Sorting the 20,000 listings of the whole circle to
-    show 20 of them is what made a dense city slow; a few capped counts (``count_near``, which
-    stop as soon as they have counted enough) find a small circle that provably holds the page,
-    and only that circle is sorted. Page by page the results are exactly those of
-    ``matching.near(origin, radius_mi)``; the count is capped like :class:`CappedPaginator`'s.
-    """
-
-    max_probes = 5
-    sort_without_probing = 300
-
-    def __init__(
-        self,
-        matching: QuerySet,
-        origin: geo.Origin,
-        radius_mi: float,
-        per_page: int,
-        cap: int,
-    ) -> None:
-        self.matching = matching  # every filter but the distance
-        self.origin = origin
-        self.radius_mi = radius_mi
-        super().__init__(None, per_page, cap)
-
-    def _check_object_list_is_ordered(self) -> None:
-        pass  # nearest() always orders by distance, name and id
-
-    @cached_property
-    def _count_up_to_cap_plus_one(self) -> int:
-        return self.matching.count_near(self.origin, self.radius_mi, up_to=self.cap + 1)
-
-    def page(self, number: int | str) -> Page:
-        number = self.validate_number(number)
-        bottom = (number - 1) * self.per_page
-        top = bottom + self.per_page
-        if top + self.orphans >= self.count:
-            top = self.count
-        matches = self.matching.nearest(
-            self.origin, self.radius_holding(top), offset=bottom, limit=max(0, top - bottom)
-        )
-        return self._get_page(listings_for(matches), number, self)
-
-    def radius_holding(self, needed: int) -> float:
-        """A radius, as small as a few cheap counts can find, within which at least ``needed``
-        practitioners match (the full radius when that is already small enough to sort)."""
-        radius = self.radius_mi
-        counted = self._count_up_to_cap_plus_one
-        # Matches within ``radius``: exactly ``known``, or at least ``known`` when capped.
-        known, exact = counted, counted <= self.cap
-        # Counting more costs more than sorting a few more: twice what is needed, but a deep
-        # page (hundreds needed) counts at most 500 past its end.
-        up_to = max(min(2 * needed, needed + 500) + 1, 101)
-        probes = 0
-        # A few hundred matches sort faster than a count costs to build and run.
-        enough = max(up_to - 1, self.sort_without_probing)
-        while probes < self.max_probes and needed and (not exact or known > enough):
-            # Area grows with the square of the radius: aim at about 1.5 times what is needed,
-            # as if the density were even (a capped count only bounds it from below).
-            aim = (1.5 * needed / known) ** 0.5
-            shrink = min(0.8, max(0.3, aim)) if exact else max(0.1, min(0.25, aim))
-            smaller = radius * shrink
-            found = self.matching.count_near(self.origin, smaller, up_to=up_to)
-            probes += 1
-            if found >= needed:
-                radius, known, exact = smaller, found, found < up_to
-                continue
-            # Overshot: aim between the two circles, from the density just measured.
-            guess = smaller * (1.5 * needed / max(found, 1)) ** 0.5
-            if guess < radius and probes < self.max_probes:
-                found = self.matching.count_near(self.origin, guess, up_to=up_to)
-                probes += 1
-                if found >= needed:
-                    radius = guess
-            break
-        return radius
-
-
-# What a result row shows (templates/practitioners/_result.html, api.py), and nothing more.
-RESULT_CLINIC_FIELDS = frozenset(
-    {
-        "id",
-        "practitioner_id",
-        "name",
-        "address_line1",
-        "address_line2",
-        "city",
-        "state",
-        "postal_code",
-        "phone",
-        "latitude",
-        "longitude",
-        "precision",
-    }
-)
-RESULT_PRACTITIONER_FIELDS = frozenset(
-    {
-        "id",
-        "profession_id",
-        "slug",
-        "name",
-        "credentials",
-        "npi",
-        "phone",
-        "accepting_new_patients",
-        "telehealth",
-        "status",
-    }
-)
-RESULT_PROFESSION_FIELDS = frozenset({"id", "slug", "name"})
-RESULT_CERTIFICATE_FIELDS = frozenset(
-    {"id", "practitioner_id", "certification_id", "expires_on", "verified_on"}
+from . import index as search_index
+from .params import CertificationGroup, SearchParams
+from .results import (
+    CERTIFICATES,
+    CERTIFICATIONS,
+    CLINICS,
+    PARENT_CERTIFICATIONS,
+    PRACTITIONERS,
+    PROFESSIONS,
+    CountedPaginator,
+    SearchResults,
 )
 
+LOCATION = Location._meta.db_table
+PRACTITIONER = Practitioner._meta.db_table
+PROFESSION = Profession._meta.db_table
+RECORD = PractitionerCertification._meta.db_table
+CERTIFICATION = Certification._meta.db_table
 
-class _Rows:
-    """Builds partly loaded model instances from plain SQL rows, as ``only()`` would.
-
-    A result page is 20-100 rows; composing the ORM query for them cost more than running
-    it. Values are converted the way Django's converters would for these field types."""
-
-    def __init__(self, model: type[Model], alias: str, wanted: frozenset[str]) -> None:
-        self.model = model
-        self.fields = [f for f in model._meta.concrete_fields if f.attname in wanted]
-        self.names = frozenset(f.attname for f in self.fields)
-        self.select = [f"{alias}.{f.column}" for f in self.fields]
-        self.converters = [_converter(f) for f in self.fields]
-
-    def build(self, db: str, values: Sequence) -> Model:
-        converted = [
-            value if convert is None or value is None else convert(value)
-            for convert, value in zip(self.converters, values, strict=True)
-        ]
-        return self.model.from_db(db, self.names, converted)
+# Sizing the circle a page is sorted from: counts of circles this much smaller each time, at
+# most this many, and none when the whole circle holds fewer matches than this (a few hundred
+# rows sort faster than a count costs).
+SHRINK = 0.5
+MAX_PROBES = 5
+SORT_WITHOUT_PROBING = 300
+# "The nearest match is N miles away" widens the circle this much each time, up to the limit.
+WIDEN = 4
+WIDEST_MI = geo.ANYWHERE_MI  # the whole earth: Guam is 7,000 miles from Memphis
 
 
-def _converter(field: Field) -> Callable[[object], object] | None:
-    if isinstance(field, BooleanField):
-        return bool  # SQLite returns 0 or 1
-    if isinstance(field, DateField) and not isinstance(field, DateTimeField):  # SQLite: text
-        return lambda value: value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
-    return None
-
-
-_CLINICS = _Rows(Location, "l", RESULT_CLINIC_FIELDS)
-_PRACTITIONERS = _Rows(Practitioner, "p", RESULT_PRACTITIONER_FIELDS)
-_PROFESSIONS = _Rows(Profession, "f", RESULT_PROFESSION_FIELDS)
-_CERTIFICATES = _Rows(PractitionerCertification, "r", RESULT_CERTIFICATE_FIELDS)
+@dataclass(frozen=True)
+class NearbyMatch:
+    practitioner_id: int
+    location_id: int
+    distance_mi: float
 
 
 def _placeholders(values: Sequence) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def listings_for(matches: Sequence[NearbyMatch]) -> list[Practitioner]:
-    """The practitioners of a page of matches, in order, as ``near()`` annotates them
-    (``distance_mi``, ``nearest_location_id``), with ``nearest_location`` and the profession
-    attached: clinics, practitioners and professions come in one query."""
-    if not matches:
-        return []
-    db = router.db_for_read(Location)
-    ids = [match.location_id for match in matches]
-    columns = [*_CLINICS.select, *_PRACTITIONERS.select, *_PROFESSIONS.select]
+def _connection() -> tuple[str, BaseDatabaseWrapper]:
+    db = router.db_for_read(Practitioner)
+    return db, connections[db]
+
+
+def _fetch(sql: str, params: Sequence) -> tuple[str, list[tuple]]:
+    db, connection = _connection()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return db, cursor.fetchall()
+
+
+# --- What the form offers -------------------------------------------------------------------
+
+
+def choice_rows() -> tuple[list[Certification], list[Profession]]:
+    """Every certification and profession (id, slug, name, and a certification's parent), in
+    one statement: the form's choices, its validation and the certifications' levels all come
+    from these few dozen rows. Plain SQL: composing the ORM union cost more than running it."""
     sql = (
-        f"SELECT {', '.join(columns)} FROM {Location._meta.db_table} l "
-        f"JOIN {Practitioner._meta.db_table} p ON p.id = l.practitioner_id "
-        f"LEFT JOIN {Profession._meta.db_table} f ON f.id = p.profession_id "
-        f"WHERE l.id IN ({_placeholders(ids)})"
+        f"SELECT 'c', id, slug, name, parent_id FROM {CERTIFICATION} "
+        f"UNION ALL SELECT 'p', id, slug, name, NULL FROM {PROFESSION} ORDER BY 1, 4"
     )
-    with connections[db].cursor() as cursor:
-        cursor.execute(sql, ids)
-        rows = cursor.fetchall()
-    first_practitioner = len(_CLINICS.fields)
-    first_profession = first_practitioner + len(_PRACTITIONERS.fields)
-    clinics = {}
-    for row in rows:
-        clinic = _CLINICS.build(db, row[:first_practitioner])
-        practitioner = _PRACTITIONERS.build(db, row[first_practitioner:first_profession])
-        profession = row[first_profession:]
-        practitioner.profession = (
-            None if profession[0] is None else _PROFESSIONS.build(db, profession)
+    db, rows = _fetch(sql, ())
+    certifications, professions = [], []
+    for kind, *values in rows:
+        if kind == "c":
+            certifications.append(Certification.from_db(db, _CHOICE_CERTIFICATION, values))
+        else:
+            professions.append(Profession.from_db(db, _CHOICE_PROFESSION, values[:3]))
+    return certifications, professions
+
+
+_CHOICE_CERTIFICATION = ["id", "slug", "name", "parent_id"]
+_CHOICE_PROFESSION = ["id", "slug", "name"]
+
+
+# --- The filters, as SQL ----------------------------------------------------------------------
+
+
+def practitioner_conditions(
+    params: SearchParams, connection: BaseDatabaseWrapper
+) -> list[tuple[str, list]]:
+    """Every filter on the practitioner's own row, as SQL conditions on ``p``.
+
+    The one place a new filter's SQL goes: both the distance search and the search by name
+    apply exactly these (see docs/search.md, "Adding a filter")."""
+    conditions: list[tuple[str, list]] = []
+    if params.profession_id is not None:
+        conditions.append(("p.profession_id = %s", [params.profession_id]))
+    if params.accepting_new_patients is not None:
+        conditions.append(("p.accepting_new_patients = %s", [params.accepting_new_patients]))
+    if params.telehealth is not None:
+        conditions.append(("p.telehealth = %s", [params.telehealth]))
+    if params.name:
+        # What the ORM writes for name__icontains on this database.
+        column = connection.ops.lookup_cast("icontains", "CharField") % "p.name"
+        operator = connection.operators["icontains"] % "%s"
+        pattern = f"%{connection.ops.prep_for_like_query(params.name)}%"
+        conditions.append((f"{column} {operator}", [pattern]))
+    return conditions
+
+
+def _current_certificate_sql(
+    group: CertificationGroup, owner: str, params: SearchParams, connection: BaseDatabaseWrapper
+) -> tuple[str, list]:
+    """EXISTS a certificate in ``group`` of practitioner ``owner`` that has not expired."""
+    sql = (
+        f"EXISTS (SELECT 1 FROM {RECORD} r WHERE r.practitioner_id = {owner} "
+        f"AND r.certification_id IN ({_placeholders(group.ids)}) "
+        f"AND (r.expires_on IS NULL OR r.expires_on >= %s))"
+    )
+    return sql, [*group.ids, connection.ops.adapt_datefield_value(params.on)]
+
+
+def _holding_sql(
+    group: CertificationGroup, params: SearchParams, connection: BaseDatabaseWrapper
+) -> tuple[str, list]:
+    """Clinic ``l``'s practitioner holds a current certificate in ``group``, decided by the
+    clinic's copies (``index.py``) wherever they can."""
+    current, current_params = _current_certificate_sql(
+        group, "l.practitioner_id", params, connection
+    )
+    # A condition of its own, without a look-up, so that PostgreSQL (which orders the
+    # conditions by cost) rejects most clinics before any subquery runs.
+    candidate = "((l.certification_bits | l.expiring_certification_bits) & %s) <> 0"
+    if not group.exact:
+        return f"{candidate} AND {current}", [group.bits, *current_params]
+    # A certificate without an expiry date settles it; one with a date is looked up.
+    sql = (
+        f"{candidate} AND ((l.certification_bits & %s) <> 0 OR "
+        f"((l.expiring_certification_bits & %s) <> 0 AND {current}))"
+    )
+    return sql, [group.bits, group.bits, group.bits, *current_params]
+
+
+def clinics_in_circle(
+    params: SearchParams, radius_mi: float, connection: BaseDatabaseWrapper
+) -> tuple[str, list]:
+    """WHERE clause (and its parameters) for the matching clinics ``l`` in the circle: the
+    index decides the status, the box and the certificates; the practitioner's own filters
+    are checked on the survivors only."""
+    assert params.origin is not None
+    box = geo.bounding_box(params.origin, radius_mi)
+    bands = search_index.latitude_bands(box.min_latitude, box.max_latitude)
+    circle, circle_params = geo.circle_sql(params.origin, radius_mi, "l.latitude", "l.longitude")
+    sql = f"l.listed = %s AND l.latitude_band IN ({_placeholders(bands)}) AND {circle}"
+    sql_params: list = [True, *bands, *circle_params]
+    for group in params.required_groups:
+        holding, holding_params = _holding_sql(group, params, connection)
+        sql += f" AND {holding}"
+        sql_params += holding_params
+    conditions = practitioner_conditions(params, connection)
+    if conditions:
+        sql += (
+            f" AND EXISTS (SELECT 1 FROM {PRACTITIONER} p WHERE p.id = l.practitioner_id AND "
+            + " AND ".join(condition for condition, _ in conditions)
+            + ")"
         )
-        clinic.practitioner = practitioner
-        clinics[clinic.pk] = clinic
-    listings = []
-    for match in matches:
-        clinic = clinics[match.location_id]
-        practitioner = clinic.practitioner
-        practitioner.distance_mi = match.distance_mi
-        practitioner.nearest_location_id = match.location_id
+        sql_params += [value for _, values in conditions for value in values]
+    return sql, sql_params
+
+
+def _listed_practitioners(
+    params: SearchParams, connection: BaseDatabaseWrapper
+) -> tuple[str, list]:
+    """WHERE clause for the matching published practitioners ``p`` (the search by name)."""
+    sql = "p.status = %s"
+    sql_params: list = [Practitioner.Status.PUBLISHED]
+    for group in params.required_groups:
+        holding, holding_params = _current_certificate_sql(group, "p.id", params, connection)
+        sql += f" AND {holding}"
+        sql_params += holding_params
+    for condition, values in practitioner_conditions(params, connection):
+        sql += f" AND {condition}"
+        sql_params += values
+    return sql, sql_params
+
+
+# --- Counting ---------------------------------------------------------------------------------
+
+
+def _count_near_sql(
+    params: SearchParams, radius_mi: float, up_to: int, connection: BaseDatabaseWrapper
+) -> tuple[str, list]:
+    """A scalar subquery: ``min(up_to, matches within radius_mi)``, at the cost of ``up_to``
+    matches rather than of every clinic in the circle.
+
+    It walks the clinics in the circle and counts each practitioner at its first one (no
+    clinic of theirs in the circle has a smaller id), so no DISTINCT is needed and the
+    database stops as soon as it has counted ``up_to``."""
+    assert params.origin is not None
+    where, where_params = clinics_in_circle(params, radius_mi, connection)
+    sibling, sibling_params = geo.circle_sql(params.origin, radius_mi, "s.latitude", "s.longitude")
+    sql = (
+        f"(SELECT COUNT(*) FROM (SELECT 1 FROM {LOCATION} l WHERE {where} "
+        f"AND (NOT l.has_other_clinics OR NOT EXISTS ("
+        f"SELECT 1 FROM {LOCATION} s WHERE s.practitioner_id = l.practitioner_id "
+        f"AND s.id < l.id AND {sibling})) LIMIT %s) firsts)"
+    )
+    return sql, [*where_params, *sibling_params, up_to]
+
+
+def count_near(params: SearchParams, *, up_to: int) -> int:
+    """``min(up_to, practitioners matching within params.radius_mi)``, in one statement."""
+    _, connection = _connection()
+    sql, sql_params = _count_near_sql(params, params.radius_mi, up_to, connection)
+    return _fetch(f"SELECT {sql}", sql_params)[1][0][0]
+
+
+@dataclass(frozen=True)
+class Circle:
+    """A circle around the origin and how many matches it holds: exactly ``counted``, or at
+    least that many when ``counted`` reached ``limit``."""
+
+    radius_mi: float
+    counted: int
+    limit: int
+
+
+def count_and_size(params: SearchParams, *, needed: int, cap: int) -> list[Circle]:
+    """The capped count of the whole circle, then (in the same statement) capped counts of
+    ever smaller circles while they still hold ``needed`` matches.
+
+    The 20 nearest matches within 10 miles of Manhattan are the 20 nearest within any smaller
+    circle that holds at least 20; sorting only that circle is what keeps a dense city fast.
+    Each smaller count runs only when the one before it asks for it (a recursive query whose
+    step evaluates just one branch), so a sparse search pays for one count."""
+    _, connection = _connection()
+    up_to = max(min(2 * needed, needed + 500) + 1, 101)
+    enough = max(up_to - 1, SORT_WITHOUT_PROBING)
+    radii = [params.radius_mi * SHRINK**k for k in range(MAX_PROBES + 1)]
+    first, sql_params = _count_near_sql(params, radii[0], cap + 1, connection)
+    branches = []
+    for k, radius in enumerate(radii[1:], start=1):
+        probe, probe_params = _count_near_sql(params, radius, up_to, connection)
+        branches.append(f"WHEN {k} THEN {probe}")
+        sql_params += probe_params
+    # Go on while the last circle holds the page and either was capped (not exact) or holds
+    # more than is cheap to sort.
+    sql = (
+        f"WITH RECURSIVE ladder(k, n) AS (SELECT 0, {first} UNION ALL "
+        f"SELECT k + 1, CASE k + 1 {' '.join(branches)} END FROM ladder "
+        f"WHERE k < %s AND n >= %s AND (n >= (CASE WHEN k = 0 THEN %s ELSE %s END) OR n > %s)) "
+        f"SELECT k, n FROM ladder ORDER BY k"
+    )
+    sql_params += [MAX_PROBES, max(needed, 1), cap + 1, up_to, enough]
+    rows = _fetch(sql, sql_params)[1]
+    return [
+        Circle(radius_mi=radii[k], counted=n, limit=cap + 1 if k == 0 else up_to) for k, n in rows
+    ]
+
+
+def radius_holding(circles: Sequence[Circle], needed: int) -> float:
+    """The smallest of these circles known to hold ``needed`` matches (the first, the whole
+    search, always holds every match it counted)."""
+    holding = [circle.radius_mi for circle in circles[1:] if circle.counted >= needed]
+    return min(holding, default=circles[0].radius_mi)
+
+
+# --- The page -----------------------------------------------------------------------------
+
+
+def _nearest_sql(
+    params: SearchParams, radius_mi: float, connection: BaseDatabaseWrapper
+) -> tuple[str, list]:
+    """Each matching practitioner's nearest clinic in the circle: (practitioner_id, id,
+    distance), unordered."""
+    assert params.origin is not None
+    where, where_params = clinics_in_circle(params, radius_mi, connection)
+    distance, distance_params = geo.distance_sql(params.origin, "l.latitude", "l.longitude")
+    # The distance is named in a subquery so the ranking below reuses it instead of
+    # computing the trigonometry a second time for every clinic.
+    in_circle = (
+        f"SELECT l.practitioner_id, l.id, {distance} AS distance FROM {LOCATION} l WHERE {where}"
+    )
+    sql = (
+        f"SELECT practitioner_id, id, distance FROM ("
+        f"SELECT practitioner_id, id, distance, ROW_NUMBER() OVER ("
+        f"PARTITION BY practitioner_id ORDER BY distance, id) AS nth "
+        f"FROM ({in_circle}) d) c WHERE nth = 1"
+    )
+    return sql, [*distance_params, *where_params]
+
+
+def nearest(
+    params: SearchParams, *, offset: int = 0, limit: int | None = None
+) -> list[NearbyMatch]:
+    """``near(origin, radius)[offset:offset + limit]`` as (practitioner, clinic, distance)
+    triples, nearest first: what the page shows, without its rows."""
+    _, connection = _connection()
+    nearest_clinics, sql_params = _nearest_sql(params, params.radius_mi, connection)
+    sql = (
+        f"SELECT c.practitioner_id, c.id, c.distance FROM ({nearest_clinics}) c "
+        f"JOIN {PRACTITIONER} p ON p.id = c.practitioner_id ORDER BY c.distance, p.name, p.id"
+    )
+    if limit is not None:
+        sql += " LIMIT %s OFFSET %s"
+        sql_params += [limit, offset]
+    elif offset:
+        raise ValueError("an offset needs a limit")
+    return [NearbyMatch(*row) for row in _fetch(sql, sql_params)[1]]
+
+
+_ROW_COLUMNS = ", ".join([*CLINICS.select, *PRACTITIONERS.select, *PROFESSIONS.select])
+
+
+def _practitioners_from_rows(
+    db: str, rows: Sequence[Sequence], *, with_distance: bool
+) -> list[Practitioner]:
+    """Practitioners with ``nearest_location`` and ``profession`` attached, from rows of
+    ``[distance,] clinic columns, practitioner columns, profession columns``."""
+    practitioners = []
+    for full_row in rows:
+        distance, row = (full_row[0], full_row[1:]) if with_distance else (None, full_row)
+        clinic_values = row[: len(CLINICS)]
+        practitioner_values = row[len(CLINICS) : len(CLINICS) + len(PRACTITIONERS)]
+        profession_values = row[len(CLINICS) + len(PRACTITIONERS) :]
+        practitioner = PRACTITIONERS.build(db, practitioner_values)
+        practitioner.profession = (
+            None if profession_values[0] is None else PROFESSIONS.build(db, profession_values)
+        )
+        clinic = None
+        if clinic_values[0] is not None:
+            clinic = CLINICS.build(db, clinic_values)
+            clinic.practitioner = practitioner
         practitioner.nearest_location = clinic
-        listings.append(practitioner)
-    return listings
+        if with_distance:
+            practitioner.distance_mi = distance
+            practitioner.nearest_location_id = clinic.pk
+        practitioners.append(practitioner)
+    return practitioners
 
 
-def attach_certificates(
-    practitioners: Sequence[Practitioner], every_certification: Sequence[Certification]
-) -> None:
-    """Give each practitioner on a page its ``certificates`` (every record, expired ones
-    too, by certification name) in one query, reusing the Certification rows the search
-    already read instead of joining them into every record."""
-    by_id = {certification.id: certification for certification in every_certification}
-    for certification in every_certification:
-        if certification.parent_id is not None:
-            certification.parent = by_id[certification.parent_id]
+def _page_near(
+    params: SearchParams, radius_mi: float, *, offset: int, limit: int
+) -> list[Practitioner]:
+    """Rows ``offset`` to ``offset + limit`` of the distance search, sorted from the circle of
+    ``radius_mi`` (which must hold them), with their clinics and professions: one statement."""
+    if limit <= 0:
+        return []
+    _, connection = _connection()
+    nearest_clinics, sql_params = _nearest_sql(params, radius_mi, connection)
+    # Names break ties in distance only: practitioners farther than the last one the page can
+    # show are never joined to their rows (the circle may hold thousands), and only the page's
+    # own rows are joined to their clinic and profession.
+    sql = (
+        f"WITH c AS MATERIALIZED ({nearest_clinics}) "
+        f"SELECT m.distance, {_ROW_COLUMNS} FROM ("
+        f"SELECT c.practitioner_id, c.id, c.distance FROM c "
+        f"JOIN {PRACTITIONER} p ON p.id = c.practitioner_id "
+        f"WHERE c.distance <= COALESCE(("
+        f"SELECT distance FROM c ORDER BY distance LIMIT 1 OFFSET %s), %s) "
+        f"ORDER BY c.distance, p.name, p.id LIMIT %s OFFSET %s) m "
+        f"JOIN {LOCATION} l ON l.id = m.id "
+        f"JOIN {PRACTITIONER} p ON p.id = m.practitioner_id "
+        f"LEFT JOIN {PROFESSION} f ON f.id = p.profession_id "
+        f"ORDER BY m.distance, p.name, p.id"
+    )
+    sql_params += [offset + limit - 1, radius_mi, limit, offset]
+    db, rows = _fetch(sql, sql_params)
+    return _practitioners_from_rows(db, rows, with_distance=True)
+
+
+def _count_by_name(params: SearchParams, *, up_to: int) -> int:
+    _, connection = _connection()
+    where, sql_params = _listed_practitioners(params, connection)
+    sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {PRACTITIONER} p WHERE {where} LIMIT %s) x"
+    return _fetch(sql, [*sql_params, up_to])[1][0][0]
+
+
+def _page_by_name(params: SearchParams, *, offset: int, limit: int) -> list[Practitioner]:
+    """Without an origin there is no nearest clinic: each practitioner shows its first one."""
+    if limit <= 0:
+        return []
+    _, connection = _connection()
+    where, sql_params = _listed_practitioners(params, connection)
+    sql = (
+        f"SELECT {_ROW_COLUMNS} FROM ("
+        f"SELECT p.id FROM {PRACTITIONER} p WHERE {where} "
+        f"ORDER BY p.name, p.id LIMIT %s OFFSET %s) page "
+        f"JOIN {PRACTITIONER} p ON p.id = page.id "
+        f"LEFT JOIN {PROFESSION} f ON f.id = p.profession_id "
+        f"LEFT JOIN {LOCATION} l ON l.id = ("
+        f"SELECT MIN(s.id) FROM {LOCATION} s WHERE s.practitioner_id = p.id) "
+        f"ORDER BY p.name, p.id"
+    )
+    db, rows = _fetch(sql, [*sql_params, limit, offset])
+    return _practitioners_from_rows(db, rows, with_distance=False)
+
+
+def attach_certificates(practitioners: Sequence[Practitioner]) -> None:
+    """Give each practitioner on a page its ``certificates`` (every record, expired ones too,
+    by certification name), with each certification and its technique: one statement."""
     records: dict[int, list[PractitionerCertification]] = {p.pk: [] for p in practitioners}
     if records:
-        db = router.db_for_read(PractitionerCertification)
         ids = list(records)
+        columns = [*CERTIFICATES.select, *CERTIFICATIONS.select, *PARENT_CERTIFICATIONS.select]
         sql = (
-            f"SELECT {', '.join(_CERTIFICATES.select)} "
-            f"FROM {PractitionerCertification._meta.db_table} r "
+            f"SELECT {', '.join(columns)} FROM {RECORD} r "
+            f"JOIN {CERTIFICATION} c ON c.id = r.certification_id "
+            f"LEFT JOIN {CERTIFICATION} pc ON pc.id = c.parent_id "
             f"WHERE r.practitioner_id IN ({_placeholders(ids)})"
         )
-        with connections[db].cursor() as cursor:
-            cursor.execute(sql, ids)
-            rows = cursor.fetchall()
+        db, rows = _fetch(sql, ids)
+        certifications: dict[int, Certification] = {}
+        first_certification = len(CERTIFICATES)
+        first_parent = first_certification + len(CERTIFICATIONS)
         for row in rows:
-            record = _CERTIFICATES.build(db, row)
-            record.certification = by_id[record.certification_id]
+            record = CERTIFICATES.build(db, row[:first_certification])
+            certification = certifications.get(record.certification_id)
+            if certification is None:
+                certification = CERTIFICATIONS.build(db, row[first_certification:first_parent])
+                parent = row[first_parent:]
+                certification.parent = (
+                    None if parent[0] is None else PARENT_CERTIFICATIONS.build(db, parent)
+                )
+                certifications[certification.pk] = certification
+            record.certification = certification
             records[record.practitioner_id].append(record)
     for practitioner in practitioners:
         practitioner.certificates = sorted(
@@ -278,60 +452,55 @@ def attach_certificates(
         )
 
 
-def attach_first_clinics(practitioners: Sequence[Practitioner]) -> None:
-    """Without an origin there is no nearest clinic: show each practitioner's first one, for
-    the whole page in one query."""
-    first_clinics: dict[int, Location] = {}
-    if practitioners:
-        clinics = Location.objects.filter(
-            practitioner_id__in=[p.pk for p in practitioners]
-        ).order_by("-pk")
-        first_clinics = {clinic.practitioner_id: clinic for clinic in clinics}
-    for practitioner in practitioners:
-        practitioner.nearest_location = first_clinics.get(practitioner.pk)
+# --- Nothing within the radius ------------------------------------------------------------
 
 
-def nearest_match_distance(
-    queryset: QuerySet, origin: geo.Origin, radius_mi: float
-) -> float | None:
+def nearest_match_distance(params: SearchParams) -> float | None:
     """How far the nearest match is when none is within the radius (None if none at all).
 
-    Widens the circle step by step so the bounding-box index keeps every probe cheap.
-    """
-    radius = radius_mi
-    # Guam is 7,000 miles from Memphis: the last step takes in the whole earth.
-    while radius < geo.ANYWHERE_MI:
-        radius = min(radius * 4, geo.ANYWHERE_MI)
-        first = queryset.nearest(origin, radius, limit=1)
-        if first:
-            return first[0].distance_mi
-    return None
+    Widens the circle step by step, in one statement, so the bounding-box index keeps every
+    step cheap; each step runs only when the one before found nothing."""
+    assert params.origin is not None
+    _, connection = _connection()
+    radii = []
+    radius = params.radius_mi
+    while radius < WIDEST_MI:
+        radius = min(radius * WIDEN, WIDEST_MI)
+        radii.append(radius)
+    if not radii:
+        return None
+    steps, sql_params = [], []
+    for radius in radii:
+        where, where_params = clinics_in_circle(params, radius, connection)
+        distance, distance_params = geo.distance_sql(params.origin, "l.latitude", "l.longitude")
+        steps.append(f"(SELECT MIN({distance}) FROM {LOCATION} l WHERE {where})")
+        sql_params += [*distance_params, *where_params]
+    branches = " ".join(f"WHEN {k} THEN {step}" for k, step in enumerate(steps[1:], start=1))
+    recursive = (
+        f" UNION ALL SELECT k + 1, CASE k + 1 {branches} END FROM widen WHERE d IS NULL AND k < %s"
+        if branches
+        else ""
+    )
+    sql = (
+        f"WITH RECURSIVE widen(k, d) AS (SELECT 0, {steps[0]}{recursive}) "
+        f"SELECT d FROM widen WHERE d IS NOT NULL"
+    )
+    if branches:
+        sql_params.append(len(steps) - 1)
+    rows = _fetch(sql, sql_params)[1]
+    return rows[0][0] if rows else None
 
 
-def widen_radius(distance_mi: float) -> int | None:
-    """The smallest radius the page offers that reaches ``distance_mi``; None when the nearest
-    match is beyond the largest (the page then offers the nearest by distance, however far)."""
-    for choice in sorted(settings.SEARCH_RADIUS_CHOICES_MI):
-        if choice >= distance_mi:
-            return choice
-    return None
+# --- The search ---------------------------------------------------------------------------
 
 
-@dataclass
-class SearchResults:
-    page: Page
-    paginator: CappedPaginator
-    origin: geo.Origin | None
-    radius_mi: float
-    certifications: list[Certification]
-    match: str
-    nearest_distance_mi: float | None = None
-
-    @property
-    def wider_radius(self) -> int | None:
-        if self.nearest_distance_mi is None:
-            return None
-        return widen_radius(self.nearest_distance_mi)
+def _requested_top(page: int | str | None, per_page: int) -> int:
+    """How many matches the requested page reaches, before the count says whether it exists."""
+    try:
+        number = int(page) if page not in (None, "") else 1
+    except (TypeError, ValueError):
+        number = 1
+    return max(number, 1) * per_page
 
     @property
     def any_distance(self) -> bool:
@@ -343,48 +512,43 @@ class SearchResults:
         return max(settings.SEARCH_RADIUS_CHOICES_MI)
 
 
-def run_search(
-    filterset, page_number: str | int | None, per_page: int | None = None, strict: bool = False
+def search_practitioners(
+    params: SearchParams,
+    *,
+    page: int | str | None,
+    per_page: int | None = None,
+    strict: bool = False,
 ) -> SearchResults:
-    """Page the filterset's results. ``filterset`` must already be valid.
+    """One page of the search: nearest first from an origin, by name without one.
 
     ``strict`` raises InvalidPage for a page that does not exist (the API answers 404); the
-    page instead shows the nearest valid page, as people expect of a mistyped link.
-    """
+    page instead shows the nearest valid page, as people expect of a mistyped link."""
     per_page = per_page or settings.SEARCH_PAGE_SIZE
-    paginator: CappedPaginator
-    unbounded: QuerySet | None = None
-    if filterset.origin is not None:
-        # The FilterSet's own queryset is filter_without_origin(...).near(origin, radius); the
-        # paginator rebuilds it with smaller radii where a smaller circle holds the page.
-        unbounded = filterset.filter_without_origin(filterset.queryset)
-        paginator = NearestFirstPaginator(
-            unbounded,
-            filterset.origin,
-            filterset.radius_mi,
-            per_page,
-            cap=settings.SEARCH_COUNT_CAP,
+    cap = settings.SEARCH_COUNT_CAP
+    if params.origin is None:
+        paginator = CountedPaginator(
+            counted=_count_by_name(params, up_to=cap + 1), per_page=per_page, cap=cap
         )
+        number = paginator.number_to_show(page, strict=strict)
+        bottom, top = paginator.bounds(number)
+        listings = _page_by_name(params, offset=bottom, limit=top - bottom)
     else:
-        paginator = CappedPaginator(
-            filterset.qs.select_related("profession"), per_page, cap=settings.SEARCH_COUNT_CAP
-        )
-    page = paginator.page(page_number) if strict else paginator.get_page(page_number)
-    page.object_list = list(page.object_list)
-    if filterset.origin is None:
-        attach_first_clinics(page.object_list)
-    attach_certificates(page.object_list, filterset.every_certification)
+        circles = count_and_size(params, needed=_requested_top(page, per_page), cap=cap)
+        paginator = CountedPaginator(counted=circles[0].counted, per_page=per_page, cap=cap)
+        number = paginator.number_to_show(page, strict=strict)
+        bottom, top = paginator.bounds(number)
+        radius = radius_holding(circles, top)
+        listings = _page_near(params, radius, offset=bottom, limit=top - bottom)
+    attach_certificates(listings)
     results = SearchResults(
-        page=page,
+        page=paginator.page_of(listings, number),
         paginator=paginator,
-        origin=filterset.origin,
-        radius_mi=filterset.radius_mi,
-        certifications=filterset.certifications,
-        match=filterset.match_mode,
+        origin=params.origin,
+        radius_mi=params.radius_mi,
+        certifications=params.certifications,
+        match=params.match,
     )
-    if unbounded is not None and paginator.count == 0:
+    if params.origin is not None and paginator.count == 0:
         # The radius is the only thing that excluded everyone: search without it.
-        results.nearest_distance_mi = nearest_match_distance(
-            unbounded, filterset.origin, filterset.radius_mi
-        )
+        results.nearest_distance_mi = nearest_match_distance(params)
     return results

@@ -79,6 +79,11 @@ class Command(BaseCommand):
                     f"{report.error_count} bad row(s); nothing was written. Fix them, or run "
                     "with --skip-bad-rows to import the good rows."
                 )
+        elif report.rows == 0 and not report.error_count:
+            raise CommandError(
+                f"{path}: line 1: the file has a header row but no data rows; there is nothing "
+                "to import."
+            )
         elif verbosity >= 1:
             self.stdout.write(self.style.SUCCESS(report.summary()))
             self.stdout.write(f"Done in {time.monotonic() - started:.1f}s.")

@@ -1,0 +1,140 @@
+"""sitemap.xml and robots.txt as a crawler reads them: valid against the sitemap protocol's
+XML schemas (tests/fixtures), every URL in them answering, the private parts kept out."""
+
+import datetime as dt
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+import xmlschema
+from django.utils import timezone
+
+from practitioners import sitemaps
+from practitioners.models import Condition, Location, Practitioner
+from tests import browsing
+from tests.factories import practitioner_at, practitioner_near_zip
+
+pytestmark = pytest.mark.django_db
+
+FIXTURES = Path(__file__).parent / "fixtures"
+URLSET = xmlschema.XMLSchema(FIXTURES / "sitemap.xsd")
+INDEX = xmlschema.XMLSchema(FIXTURES / "siteindex.xsd")
+NS = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+
+
+def urlset(response) -> dict[str, str | None]:
+    """loc -> lastmod of a sitemap, after validating it against the protocol's schema."""
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/xml")
+    URLSET.validate(response.content.decode())
+    root = ElementTree.fromstring(response.content)
+    return {
+        url.findtext("s:loc", namespaces=NS): url.findtext("s:lastmod", namespaces=NS)
+        for url in root.findall("s:url", NS)
+    }
+
+
+def index_locs(response) -> list[str]:
+    assert response.status_code == 200
+    INDEX.validate(response.content.decode())
+    root = ElementTree.fromstring(response.content)
+    return [s.findtext("s:loc", namespaces=NS) for s in root.findall("s:sitemap", NS)]
+
+
+@pytest.fixture
+def listings():
+    art = practitioner_near_zip("38117", 1, name="Ann Art", certifications=["art-spine"])
+    graston = practitioner_at(36.16, -86.78, name="Gus Graston", certifications=["graston"])
+    graston.locations.update(city="Nashville", postal_code="37203")
+    draft = practitioner_near_zip("38117", 2, name="Drew Draft", status=Practitioner.Status.DRAFT)
+    practitioner_at(40.75, -73.99, name="Ned NoCity").locations.update(city="New York", state="NY")
+    return art, graston, draft
+
+
+def test_robots_txt_points_at_the_sitemap_and_keeps_the_admin_api_and_forms_out(client):
+    response = client.get("/robots.txt")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    lines = response.content.decode().splitlines()
+    assert "User-agent: *" in lines
+    for private in ("/admin/", "/api/", "/submit/", "/practitioners/*/report/"):
+        assert f"Disallow: {private}" in lines
+    [sitemap_line] = [line for line in lines if line.startswith("Sitemap: ")]
+    assert sitemap_line == "Sitemap: http://testserver/sitemap.xml"
+    assert client.get(browsing.local_path(sitemap_line.split(" ", 1)[1])).status_code == 200
+
+
+def test_robots_txt_follows_the_admin_s_configured_path(client, settings):
+    settings.ADMIN_URL = "staff-only"
+    assert "Disallow: /staff-only/" in client.get("/robots.txt").content.decode().splitlines()
+
+
+def test_the_sitemap_lists_every_public_page_and_every_url_in_it_answers(client, listings):
+    art, graston, draft = listings
+    locs = urlset(client.get("/sitemap.xml"))
+    paths = {browsing.local_path(loc) for loc in locs}
+    assert art.get_absolute_url() in paths and graston.get_absolute_url() in paths
+    assert draft.get_absolute_url() not in paths
+    assert {"/", "/conditions/", "/conditions/plantar-fasciitis/", "/techniques/art/"} <= paths
+    assert {"/tn/memphis/", "/tn/memphis/art/", "/tn/nashville/", "/tn/nashville/graston/"} <= paths
+    assert "/tn/memphis/graston/" not in paths and "/ny/new-york/art/" not in paths
+    assert len(paths) == Condition.objects.count() + 2 + 6 + 3 + 2 + 3
+    for path in sorted(paths):
+        assert client.get(path).status_code == 200, path
+
+
+def test_lastmod_is_the_last_change_to_the_listing_or_its_clinics(client, listings):
+    art, _, _ = listings
+    later = timezone.now() + dt.timedelta(days=3)
+    Location.objects.filter(practitioner=art).update(updated_at=later)
+    locs = urlset(client.get("/sitemap.xml"))
+    assert locs[f"http://testserver{art.get_absolute_url()}"] == later.date().isoformat()
+    assert locs["http://testserver/tn/memphis/"] == later.date().isoformat()
+    condition = Condition.objects.get(slug="neck-pain")
+    assert (
+        locs["http://testserver/conditions/neck-pain/"] == condition.updated_at.date().isoformat()
+    )
+
+
+def test_past_the_limit_the_sitemap_is_an_index_of_valid_sections_holding_the_same_urls(
+    client, listings, monkeypatch
+):
+    one_sitemap = set(urlset(client.get("/sitemap.xml")))
+    for _ in range(7):
+        practitioner_near_zip("38117", 3)
+    one_sitemap |= {
+        f"http://testserver{p.get_absolute_url()}" for p in Practitioner.objects.published()
+    }
+    monkeypatch.setattr(sitemaps, "LIMIT", 5)
+    for sitemap in sitemaps.SITEMAPS.values():
+        monkeypatch.setattr(sitemap, "limit", 5)
+
+    sections = index_locs(client.get("/sitemap.xml"))
+
+    assert len(sections) > len(sitemaps.SITEMAPS)  # some sections have several pages
+    assert any("sitemap-profiles.xml?p=" in loc for loc in sections)
+    seen: set[str] = set()
+    for loc in sections:
+        page = urlset(client.get(browsing.local_path(loc)))
+        assert 0 < len(page) <= 5
+        assert not seen & set(page)
+        seen |= set(page)
+    assert seen == one_sitemap
+
+
+def test_a_section_page_that_does_not_exist_is_404(client, listings):
+    assert client.get("/sitemap-profiles.xml?p=99").status_code == 404
+    assert client.get("/sitemap-profiles.xml?p=x").status_code == 404
+    assert client.get("/sitemap-nothing.xml").status_code == 404
+    assert client.get("/sitemap.xml?p=2").status_code == 404
+
+
+def test_a_profile_section_runs_a_fixed_number_of_queries(
+    client, listings, django_assert_max_num_queries
+):
+    for _ in range(20):
+        practitioner_near_zip("38117", 4)
+    with django_assert_max_num_queries(3):
+        assert client.get("/sitemap-profiles.xml").status_code == 200
+    with django_assert_max_num_queries(4):
+        assert client.get("/sitemap-places.xml").status_code == 200
