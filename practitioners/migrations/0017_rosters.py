@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("practitioners", "0015_claimed_listings"),
+        ("practitioners", "0010_import_job"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
