@@ -520,6 +520,7 @@ LISTING_STALE_AFTER_DAYS = env_int("LISTING_STALE_AFTER_DAYS", 180)
 READINESS_CHECKS = [
     "practitioners.health.check_database",
     "practitioners.health.check_cache",
+    "practitioners.health.check_task_queue",
 ]
 # Seconds a client is told to wait (Retry-After) while the database is unreachable.
 UNAVAILABLE_RETRY_AFTER_SECONDS = env_int("UNAVAILABLE_RETRY_AFTER_SECONDS", 5)

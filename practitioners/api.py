@@ -58,6 +58,7 @@ _CLINIC_VALUES = [(name, _clinic_value(name)) for name in CLINIC_FIELDS]
 class PractitionerResultSerializer(serializers.ModelSerializer):
     profession = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     certifications = serializers.SerializerMethodField()
+    self_reported_certifications = serializers.SerializerMethodField()
     distance_mi = serializers.SerializerMethodField()
     location = LocationSerializer(source="nearest_location", read_only=True, allow_null=True)
     url = serializers.SerializerMethodField()
@@ -73,6 +74,7 @@ class PractitionerResultSerializer(serializers.ModelSerializer):
             "npi",
             "profession",
             "certifications",
+            "self_reported_certifications",
             "accepting_new_patients",
             "telehealth",
             "distance_mi",
@@ -94,6 +96,7 @@ class PractitionerResultSerializer(serializers.ModelSerializer):
             "npi": self.get_npi(practitioner),
             "profession": None if profession is None else profession.slug,
             "certifications": self.get_certifications(practitioner),
+            "self_reported_certifications": self.get_self_reported_certifications(practitioner),
             "accepting_new_patients": bool(practitioner.accepting_new_patients),
             "telehealth": bool(practitioner.telehealth),
             "distance_mi": self.get_distance_mi(practitioner),
@@ -108,6 +111,15 @@ class PractitionerResultSerializer(serializers.ModelSerializer):
     def get_certifications(self, practitioner: Practitioner) -> list[str]:
         return [
             record.certification.slug for record in practitioner.certificates if record.is_current()
+        ]
+
+    def get_self_reported_certifications(self, practitioner: Practitioner) -> list[str]:
+        """The current certifications only the practitioner vouches for (staff have not checked
+        them yet)."""
+        return [
+            record.certification.slug
+            for record in practitioner.certificates
+            if record.is_current() and record.self_reported and record.verified_on is None
         ]
 
     def get_distance_mi(self, practitioner: Practitioner) -> float | None:
@@ -182,6 +194,12 @@ class PractitionerList(APIView):
             OpenApiParameter("accepting_new_patients", str, enum=["true", "false"]),
             OpenApiParameter("telehealth", str, enum=["true", "false"]),
             OpenApiParameter("q", str, description="Part of the practitioner's name"),
+            OpenApiParameter(
+                "verified_only",
+                str,
+                enum=["true", "false"],
+                description="Only certificates staff verified count (not self-reported ones)",
+            ),
             OpenApiParameter(
                 "condition",
                 str,

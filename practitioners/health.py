@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import InterfaceError, OperationalError, connections
+from django.db import InterfaceError, OperationalError, connections, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.utils.module_loading import import_string
@@ -53,6 +53,22 @@ def check_cache() -> None:
     cache.set("readyz", value, timeout=10)
     if cache.get("readyz") != value:
         raise RuntimeError("the cache did not return what was stored")
+
+
+def check_task_queue() -> None:
+    """The task queue takes work. In production (the database backend) the queue is a table in the
+    same PostgreSQL: if it does not answer, nothing a request enqueues (a geocode, an e-mail, an
+    import) would be kept. The workers themselves are not asked: systemd restarts them, and the
+    web server stays ready meanwhile, since queued tasks simply wait for them."""
+    from django_tasks import task_backends
+    from django_tasks_db import DatabaseBackend
+
+    if isinstance(task_backends["default"], DatabaseBackend):
+        from django_tasks_db.models import DBTaskResult
+
+        # In a savepoint, so a failed query leaves the request's connection usable.
+        with transaction.atomic():
+            DBTaskResult.objects.filter(status="READY").exists()
 
 
 def _checks() -> list[tuple[str, Callable[[], None]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from . import conditions, curation, ratelimit, seo
@@ -55,6 +56,8 @@ def search(request: HttpRequest) -> HttpResponse:
     if not filterset.is_valid():
         return render(request, "practitioners/search.html", context, status=400)
     context["results"] = search_practitioners(filterset.params, page=request.GET.get("page"))
+    # Each profile link carries this search, so the profile can link back to this very page.
+    context["back"] = request.GET.urlencode()
     if filterset.searched_condition is not None:
         context["condition"] = filterset.searched_condition
         context["condition_in_sentence"] = conditions.in_sentence(filterset.searched_condition.name)
@@ -83,12 +86,31 @@ def profile(request: HttpRequest, slug: str) -> HttpResponse:
             "preview": not practitioner.is_public,
             "summary": profile_summary(practitioner, locations),
             "canonical_url": seo.canonical_url(request, keep=()),
+            "back_to_results": back_to_results(request.GET.get("back", "")),
+            "mapped_locations": [
+                loc for loc in locations if loc.latitude is not None and loc.longitude is not None
+            ],
         },
     )
     if not practitioner.is_public:
         response["Cache-Control"] = "private, no-store"
         response["X-Robots-Tag"] = "noindex"
     return response
+
+
+def back_to_results(back: str) -> str | None:
+    """The results page a profile was opened from, rebuilt from its search parameters only (the
+    path is always the search page, so a crafted ``back`` cannot send anyone elsewhere)."""
+    if not back or len(back) > 2000:
+        return None
+    known = {*PractitionerFilter.base_filters, "page"}
+    sent = QueryDict(back)
+    kept = QueryDict(mutable=True)
+    for name, values in sent.lists():
+        if name in known:
+            kept.setlist(name, [value for value in values if value.strip()][:20])
+    query = QueryDict(kept.urlencode()).urlencode()  # drops parameters left without a value
+    return f"{reverse('practitioners:search')}?{query}" if query else None
 
 
 def profile_summary(practitioner: Practitioner, locations: list[Location]) -> str:

@@ -360,7 +360,7 @@ def test_clicking_a_marker_highlights_its_row_and_show_on_map_highlights_its_mar
     expect(rows.nth(1).locator(".result-name a")).to_be_focused()
 
     # The reverse, by keyboard: the row's button lights up its pin and no other.
-    rows.nth(3).get_by_role("button", name=re.compile("on the map")).focus()
+    rows.nth(3).get_by_role("button", name=re.compile("^Show on map")).focus()
     page.keyboard.press("Enter")
     expect(pins.nth(3)).to_have_class(re.compile(r"\bis-active\b"))
     expect(page.locator("#results-map .map-pin.is-active")).to_have_count(1)
@@ -403,6 +403,91 @@ def test_pins_never_cover_each_other_even_for_practitioners_sharing_a_building(o
         zoom_out.click()
         page.wait_for_timeout(300)  # Leaflet's zoom animation
     page.wait_for_function(PINS_APART_JS, timeout=3000)
+
+
+CLUSTERS_JS = """
+() => {
+  const map = document.querySelector("#results-map").getBoundingClientRect();
+  const inside = (el) => {
+    const box = el.getBoundingClientRect();
+    return box.left >= map.left && box.right <= map.right && box.top >= map.top
+      && box.bottom <= map.bottom;
+  };
+  const clusters = Array.from(document.querySelectorAll("#results-map .map-cluster"));
+  const pins = Array.from(document.querySelectorAll("#results-map .map-pin"));
+  return {
+    counts: clusters.map((c) => parseInt(c.querySelector(".map-cluster-count").textContent, 10)),
+    names: clusters.map((c) => c.textContent.trim()),
+    pins: pins.length,
+    allInside: clusters.concat(pins).every(inside),
+  };
+}
+"""
+
+
+def test_the_nationwide_map_clusters_cities_fits_the_results_and_zooms_in_on_a_cluster(
+    open_page,
+):
+    cities = {"Seattle": (47.6062, -122.3321, 3), "Memphis": (35.1495, -90.0490, 4),
+              "Chicago": (41.8781, -87.6298, 2)}  # fmt: skip
+    for city, (lat, lon, count) in cities.items():
+        for i in range(count):
+            practitioner = PractitionerFactory(name=f"{city} {i}")
+            LocationFactory(practitioner=practitioner, latitude=lat + i * 0.01, longitude=lon)
+    page = open_page("/search/?profession=chiropractor")  # anywhere, by name
+    expect(page.locator("#results-map .map-cluster")).to_have_count(3)
+    found = page.evaluate(CLUSTERS_JS)
+    assert sorted(found["counts"]) == [2, 3, 4] and found["pins"] == 0
+    assert found["allInside"], "the map is not fitted to the results"
+    assert all(name.endswith("results here: zoom in to see them") for name in found["names"])
+
+    # Enter on a cluster zooms in until its pins stand alone, in the list's order.
+    memphis_cluster = page.locator("#results-map .map-cluster", has_text="4")
+    memphis_cluster.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#results-map .map-pin")).to_have_count(4)
+    assert page.locator("#results-map .map-pin").evaluate_all(
+        "pins => pins.map(pin => pin.getAttribute('aria-label'))"
+    ) == [f"{n}. Memphis {i}" for n, i in zip(range(3, 7), range(4), strict=True)]
+
+    # "Show on map" on a row whose pin is inside a cluster zooms to it and lights it up.
+    page.locator("li.result", has_text="Seattle 2").get_by_role(
+        "button", name=re.compile("^Show on map")
+    ).click()
+    expect(page.locator("#results-map .map-pin.is-active")).to_have_attribute(
+        "aria-label", re.compile(r"^\d+\. Seattle 2$")
+    )
+    shot(page, "nationwide-map")
+
+
+def test_a_profile_maps_its_clinics_and_links_back_to_the_results(open_page, memphis):
+    nearest = memphis["nearest"]
+    LocationFactory(practitioner=nearest, name="East Clinic", latitude=35.15, longitude=-89.75)
+    page = open_page("/search/?zip=38117&radius=25&certification=art&certification=graston")
+    results_url = page.url
+    page.locator("li.result .result-name a", has_text="Avery Chen").click()
+    page.wait_for_url(re.compile(r"/practitioners/"))
+
+    pins = page.locator("#profile-map .map-pin")
+    expect(pins).to_have_count(2)
+    assert pins.evaluate_all("pins => pins.map(pin => pin.getAttribute('aria-label'))")[
+        1
+    ].startswith("2. East Clinic")
+    box = page.locator("#profile-map").bounding_box()
+    for pin in pins.all():  # the map is fitted to the clinics
+        pin_box = pin.bounding_box()
+        assert (
+            box["x"] <= pin_box["x"] and pin_box["x"] + pin_box["width"] <= box["x"] + box["width"]
+        )
+        assert (
+            box["y"] <= pin_box["y"]
+            and pin_box["y"] + pin_box["height"] <= box["y"] + box["height"]
+        )
+    shot(page, "profile-map")
+
+    page.get_by_role("link", name="Back to the results").click()
+    page.wait_for_url(results_url)
+    expect(page.locator("ol.results li.result")).to_have_count(5)
 
 
 def test_use_my_location_with_permission_searches_near_the_position(open_page, memphis):
@@ -626,7 +711,7 @@ def test_the_keyboard_reaches_form_results_and_pins_with_a_visible_focus_indicat
         assert focus["visible"], f"no visible focus on {focus['what']}"
         reached.append(focus["what"])
     visited = "\n".join(reached)
-    for expected in ("id_zip", "Use my location", "Avery Chen", "on the map", "map-pin"):
+    for expected in ("id_zip", "Use my location", "Avery Chen", "Show on map", "map-pin"):
         assert expected in visited, f"{expected!r} not reached by Tab:\n{visited}"
 
 
@@ -635,7 +720,7 @@ def test_a_name_that_looks_like_markup_is_shown_as_text_on_the_map(open_page, me
     Practitioner.objects.filter(pk=memphis["nearest"].pk).update(name=hostile)
     page = open_page("/search/?zip=38117&radius=25")
     row = page.locator("li.result", has_text="onerror")
-    row.get_by_role("button", name=re.compile("on the map")).click()
+    row.get_by_role("button", name=re.compile("^Show on map")).click()
     tooltip = page.locator(".leaflet-tooltip")
     expect(tooltip).to_contain_text(hostile)
     expect(tooltip.locator("img")).to_have_count(0)

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from practitioners.models import Location, PractitionerCertification
+from tests.browsing import soup
 from tests.factories import LocationFactory, certification, practitioner_near_zip
 
 pytestmark = pytest.mark.django_db
@@ -120,3 +121,26 @@ def test_profile_runs_a_fixed_number_of_queries(client, django_assert_max_num_qu
         LocationFactory(practitioner=practitioner)
     with django_assert_max_num_queries(5):
         assert client.get(practitioner.get_absolute_url()).status_code == 200
+
+
+def test_profile_offers_a_map_of_the_clinics_that_have_coordinates(client):
+    practitioner = practitioner_near_zip("38117", 1, name="Two Clinics")
+    LocationFactory(practitioner=practitioner, name="Second", latitude=35.2, longitude=-89.8)
+    LocationFactory(practitioner=practitioner, name="Unplaced", latitude=None, longitude=None)
+
+    page = soup(client.get(practitioner.get_absolute_url()))
+
+    panel = page.select_one("#profile-map-panel")
+    assert panel is not None and panel.has_attr("hidden")  # shown by profile-map.js
+    mapped = page.select("li.location[data-lat][data-lon]")
+    assert [li["data-lat"] for li in mapped][1] == "35.200000"
+    assert len(mapped) == 2 and len(page.select("li.location")) == 3
+    assert page.select('script[src*="profile-map"]') and page.select('link[href*="leaflet.css"]')
+
+
+def test_profile_without_coordinates_has_no_map(client):
+    practitioner = practitioner_near_zip("38117", 1)
+    practitioner.locations.update(latitude=None, longitude=None)
+    page = soup(client.get(practitioner.get_absolute_url()))
+    assert page.select_one("#profile-map-panel") is None
+    assert not page.select('script[src*="leaflet"]')

@@ -126,7 +126,7 @@ def test_healthz_says_alive_and_readyz_names_each_dependency(site):
     assert ready.status == 200
     assert json.loads(ready.body) == {
         "status": "ok",
-        "checks": {"database": "ok", "cache": "ok"},
+        "checks": {"database": "ok", "cache": "ok", "task_queue": "ok"},
     }
 
 

@@ -8,6 +8,7 @@ from geopy.distance import geodesic
 
 from practitioners.models import Practitioner
 from practitioners.search import geo
+from tests.browsing import follow
 from tests.factories import (
     LocationFactory,
     PractitionerFactory,
@@ -63,7 +64,10 @@ def test_memphis_search_for_art_and_graston_finds_holders_of_both_nearest_first(
     assert "within 25 miles of 38117 (Memphis, TN)" in text
     assert "3.0 mi" in html and "10.0 mi" in html
     both_near = Practitioner.objects.get(name="Both Near")
-    assert f'href="{both_near.get_absolute_url()}"' in html
+    # The name links to the profile (with the search to come back to, see test_search_links).
+    profile = follow(client, response, selector=".result-name a", text="Both Near")
+    assert profile.wsgi_request.path == both_near.get_absolute_url()
+    assert profile.status_code == 200
     assert both_near.locations.get().address_line1 in html
 
 

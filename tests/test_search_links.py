@@ -250,3 +250,58 @@ def test_api_radius_any_lists_the_nearest_however_far(client):
     body = client.get(API, {"zip": MEMPHIS, "radius": "any"}).json()
     assert [r["name"] for r in body["results"]] == ["Denver Clinic"]
     assert body["results"][0]["distance_mi"] > 800
+
+
+# --- From a result to its profile and back ------------------------------------------------------
+
+
+def test_a_profile_opened_from_the_results_links_back_to_the_same_page_of_the_same_search(client):
+    centroid = geo.zip_centroid(MEMPHIS)
+    art_holders_north_of(centroid.latitude, centroid.longitude)
+    second = client.get(f"/search/?zip={MEMPHIS}&radius=250&certification=art&page=2")
+    assert names(second)[0] == "P20"
+
+    profile = follow(client, second, selector=".result-name a", text="P20")
+
+    assert profile.status_code == 200
+    assert text_of(profile, "h1").startswith("P20")
+    back = follow(client, profile, text="Back to the results")
+    search_kept(back, zip=MEMPHIS, radius="250", certification=["art"])
+    assert names(back) == names(second)
+    # The "Profile" link of the row goes to the same place.
+    via_profile_link = follow(client, second, selector=".result-links a", text="Profile of P20")
+    assert link(via_profile_link, text="Back to the results") == link(
+        profile, text="Back to the results"
+    )
+
+
+def test_a_profile_opened_directly_has_no_back_link_and_the_same_canonical_url(client):
+    practitioner = practitioner_near_zip(MEMPHIS, 1, name="Direct")
+    plain = client.get(practitioner.get_absolute_url())
+    assert "Back to the results" not in text_of(plain)
+    with_back = client.get(practitioner.get_absolute_url(), {"back": "zip=38117"})
+    canonical = soup(with_back).select_one('link[rel="canonical"]')["href"]
+    assert canonical == f"http://testserver{practitioner.get_absolute_url()}"
+
+
+@pytest.mark.parametrize(
+    ("back", "expected"),
+    [
+        ("zip=38117&radius=25", "/search/?zip=38117&radius=25"),
+        ("zip=38117&next=https://evil.example&q=", "/search/?zip=38117"),
+        ("//evil.example/search/?zip=1", None),
+        ("https://evil.example/?zip=38117", None),
+        ("javascript:alert(1)", None),
+        ("", None),
+    ],
+)
+def test_the_back_link_only_ever_goes_to_the_search_page_with_search_parameters(
+    client, back, expected
+):
+    practitioner = practitioner_near_zip(MEMPHIS, 1, name="Direct")
+    response = client.get(practitioner.get_absolute_url(), {"back": back})
+    anchors = soup(response).select(".back-link a")
+    if expected is None:
+        assert anchors == []
+    else:
+        assert [a["href"] for a in anchors] == [expected]

@@ -519,3 +519,18 @@ def test_the_deploy_files_run_the_workers_and_the_scheduled_jobs():
 def test_the_settings_declare_every_queue_the_tasks_use(settings):
     assert settings.TASKS["default"]["QUEUES"] == tasks.QUEUES
     assert tasks.geocode_clinics.queue_name in tasks.QUEUES
+
+
+def test_readyz_names_the_task_queue_when_its_table_does_not_answer(client):
+    from django_tasks_db.models import DBTaskResult
+
+    with database_backend():
+        assert client.get("/readyz").json()["checks"]["task_queue"] == "ok"
+        table = connection.ops.quote_name(DBTaskResult._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table} RENAME TO tasks_gone_for_this_test")
+        ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["failed"] == ["task_queue"]
+    assert ready.json()["checks"]["database"] == "ok"
+    assert "tasks_gone" not in ready.content.decode()

@@ -174,6 +174,7 @@ class PractitionerFilter(django_filters.FilterSet):
     accepting_new_patients = _yes_no("Accepting new patients")
     telehealth = _yes_no("Offers telehealth")
     q = django_filters.CharFilter(label="Name", max_length=100, strip=True)
+    verified_only = _yes_no("Verified certifications only")
     condition = django_filters.CharFilter(label="What's bothering you?", max_length=100, strip=True)
 
     class Meta:
@@ -243,6 +244,7 @@ class PractitionerFilter(django_filters.FilterSet):
             accepting_new_patients=yes_no.get(cleaned.get("accepting_new_patients") or ""),
             telehealth=yes_no.get(cleaned.get("telehealth") or ""),
             name=cleaned.get("q") or "",
+            verified_only=yes_no.get(cleaned.get("verified_only") or "") is True,
         )
 
     @property

@@ -81,6 +81,9 @@ class SearchParams:
     accepting_new_patients: bool | None = None
     telehealth: bool | None = None
     name: str = ""  # part of the practitioner's name, any case
+    # Only certificates staff verified count (not self-reported or never-checked ones); with no
+    # certification asked for, the practitioner must hold at least one verified certificate.
+    verified_only: bool = False
 
     @property
     def required_groups(self) -> tuple[CertificationGroup, ...]:

@@ -126,6 +126,14 @@ def practitioner_conditions(
         operator = connection.operators["icontains"] % "%s"
         pattern = f"%{connection.ops.prep_for_like_query(params.name)}%"
         conditions.append((f"{column} {operator}", [pattern]))
+    if params.verified_only and not params.required_groups:
+        conditions.append(
+            (
+                f"EXISTS (SELECT 1 FROM {RECORD} r WHERE r.practitioner_id = p.id "
+                "AND r.verified_on IS NOT NULL AND (r.expires_on IS NULL OR r.expires_on >= %s))",
+                [connection.ops.adapt_datefield_value(params.on)],
+            )
+        )
     return conditions
 
 
@@ -136,7 +144,8 @@ def _current_certificate_sql(
     sql = (
         f"EXISTS (SELECT 1 FROM {RECORD} r WHERE r.practitioner_id = {owner} "
         f"AND r.certification_id IN ({_placeholders(group.ids)}) "
-        f"AND (r.expires_on IS NULL OR r.expires_on >= %s))"
+        f"AND (r.expires_on IS NULL OR r.expires_on >= %s)"
+        f"{' AND r.verified_on IS NOT NULL' if params.verified_only else ''})"
     )
     return sql, [*group.ids, connection.ops.adapt_datefield_value(params.on)]
 
@@ -152,7 +161,8 @@ def _holding_sql(
     # A condition of its own, without a look-up, so that PostgreSQL (which orders the
     # conditions by cost) rejects most clinics before any subquery runs.
     candidate = "((l.certification_bits | l.expiring_certification_bits) & %s) <> 0"
-    if not group.exact:
+    if not group.exact or params.verified_only:
+        # The copies do not know who verified what: each candidate's certificate is looked up.
         return f"{candidate} AND {current}", [group.bits, *current_params]
     # A certificate without an expiry date settles it; one with a date is looked up.
     sql = (

@@ -35,7 +35,7 @@ PRACTITIONER_FIELDS = (
     "status",
 )
 PROFESSION_FIELDS = ("slug", "name")
-CERTIFICATE_FIELDS = ("expires_on", "verified_on")
+CERTIFICATE_FIELDS = ("expires_on", "verified_on", "self_reported")
 CERTIFICATION_FIELDS = ("slug", "name")
 
 

@@ -146,6 +146,7 @@ _SEARCH_FIELDS = {
     "lat": ("Your location", "location-error"),
     "lon": ("Your location", "location-error"),
     "radius": ("Within", "id_radius"),
+    "condition": ("What's bothering you?", "id_condition"),
     "certification": ("Certified in", "id_certification_0"),
     "match": ("Practitioner must hold", "id_match_all"),
     "profession": ("Profession", "id_profession"),

@@ -94,6 +94,61 @@
   // The view comes first: Leaflet only creates a marker's element once the map has one.
   map.fitBounds(bounds, { padding: [PIN_SIZE * 1.5, PIN_SIZE * 1.5], maxZoom: 15 });
 
+  // Below a regional zoom, pins of different towns merge into one numbered cluster (Seattle,
+  // Memphis and Chicago on one "anywhere" page would otherwise be fanned side by side); from
+  // CLUSTER_UNTIL_ZOOM on every pin stands alone and spreadPins keeps neighbours apart.
+  var CLUSTER_UNTIL_ZOOM = 9;
+  var clusters =
+    typeof L.markerClusterGroup === "function"
+      ? L.markerClusterGroup({
+          maxClusterRadius: 56,
+          disableClusteringAtZoom: CLUSTER_UNTIL_ZOOM,
+          showCoverageOnHover: false,
+          spiderfyOnMaxZoom: false,
+          iconCreateFunction: function (cluster) {
+            var count = cluster.getChildCount();
+            var html = document.createElement("span");
+            html.className = "map-cluster-count";
+            html.textContent = String(count);
+            var hidden = document.createElement("span");
+            hidden.className = "visually-hidden";
+            hidden.textContent = " results here: zoom in to see them";
+            var wrapper = document.createElement("span");
+            wrapper.appendChild(html);
+            wrapper.appendChild(hidden);
+            return L.divIcon({
+              className: "map-cluster",
+              html: wrapper.innerHTML,
+              iconSize: [40, 40],
+            });
+          },
+        })
+      : null;
+  var pinLayer = clusters || map;
+  if (clusters) {
+    // A cluster is a button like a pin: Enter or Space zooms in on it, as a click does.
+    clusters.on("clusterkeypress", function (event) {
+      var key = event.originalEvent.key;
+      if (key === "Enter" || key === " ") {
+        event.originalEvent.preventDefault();
+        event.layer.zoomToBounds({ padding: [PIN_SIZE, PIN_SIZE] });
+      }
+    });
+  }
+
+  // A marker's element exists only while it is drawn as itself (not inside a cluster), and is
+  // made anew each time: what it says and whether it is the active one are set on every add.
+  function decorate(marker, label, number, position) {
+    var element = marker.getElement();
+    if (!element) {
+      return;
+    }
+    element.setAttribute("role", "button");
+    element.setAttribute("aria-label", label);
+    element.dataset.number = number;
+    element.classList.toggle("is-active", position === active);
+  }
+
   var markers = entries.map(function (entry, position) {
     var row = entry.row;
     var number = row.dataset.number;
@@ -118,12 +173,11 @@
       title: label,
       riseOnHover: true,
     })
-      .bindTooltip(textNode(number + ". " + rowName(row)), { direction: "top" })
-      .addTo(map);
-    var element = marker.getElement();
-    element.setAttribute("role", "button");
-    element.setAttribute("aria-label", label);
-    element.dataset.number = number;
+      .bindTooltip(textNode(number + ". " + rowName(row)), { direction: "top" });
+    marker.on("add", function () {
+      decorate(marker, label, number, position);
+      scheduleSpread();
+    });
     marker.on("click", function () {
       activate(position, "map");
     });
@@ -137,6 +191,14 @@
     });
     return marker;
   });
+  if (clusters) {
+    clusters.addLayers(markers);
+    map.addLayer(clusters);
+  } else {
+    markers.forEach(function (marker) {
+      marker.addTo(map);
+    });
+  }
 
   // A dot at every clinic's true position; it only shows when its pin has been moved aside.
   entries.forEach(function (entry) {
@@ -153,9 +215,41 @@
   // Pins that would cover each other at this zoom (always the case for practitioners sharing a
   // building) fan out on a small circle, in screen pixels, around where they are. Each marker
   // keeps the clinic's true position; only its icon is drawn aside. Redone after every zoom.
+  var spreadPending = false;
+  function scheduleSpread() {
+    if (!spreadPending) {
+      spreadPending = true;
+      window.requestAnimationFrame(function () {
+        spreadPending = false;
+        spreadPins();
+      });
+    }
+  }
+
   function spreadPins() {
-    var points = entries.map(function (entry) {
-      return map.latLngToLayerPoint(entry.latlng);
+    // Only the pins drawn as themselves: a clustered one has no element to move.
+    var shown = [];
+    markers.forEach(function (marker, index) {
+      if (marker.getElement()) {
+        shown.push(index);
+      }
+    });
+    // The cluster layer adds pins in its own order; the list's order is the reading and Tab
+    // order, so the elements are put back in it.
+    var elements = shown.map(function (index) {
+      return markers[index].getElement();
+    });
+    var inOrder = elements.every(function (element, k) {
+      return k === 0 || elements[k - 1].compareDocumentPosition(element) & Node.DOCUMENT_POSITION_FOLLOWING;
+    });
+    if (!inOrder) {
+      // Moving an element drops its focus; only done when the cluster layer re-added pins.
+      elements.forEach(function (element) {
+        element.parentNode.appendChild(element);
+      });
+    }
+    var points = shown.map(function (index) {
+      return map.latLngToLayerPoint(entries[index].latlng);
     });
     // Start with pins that touch where they stand; a fanned-out circle may then land on a
     // neighbour, so merge the two groups and lay them out again, until nothing touches.
@@ -193,10 +287,11 @@
     drawn.forEach(function (position, index) {
       var dx = Math.round(position.x - points[index].x);
       var dy = Math.round(position.y - points[index].y);
-      var element = markers[index].getElement();
+      var marker = markers[shown[index]];
+      var element = marker.getElement();
       element.style.marginLeft = dx - PIN_SIZE / 2 + "px";
       element.style.marginTop = dy - PIN_SIZE / 2 + "px";
-      markers[index].options.icon.options.tooltipAnchor = [dx, dy - PIN_SIZE / 2];
+      marker.options.icon.options.tooltipAnchor = [dx, dy - PIN_SIZE / 2];
     });
   }
 
@@ -228,7 +323,10 @@
     return drawn;
   }
   spreadPins();
-  map.on("zoomend viewreset", spreadPins);
+  map.on("zoomend viewreset", scheduleSpread);
+  if (clusters) {
+    clusters.on("animationend", scheduleSpread);
+  }
 
   var active = -1;
 
@@ -241,7 +339,10 @@
     if (active >= 0) {
       entries[active].row.classList.remove("is-active");
       entries[active].row.removeAttribute("aria-current");
-      markers[active].getElement().classList.remove("is-active");
+      var previous = markers[active].getElement();
+      if (previous) {
+        previous.classList.remove("is-active");
+      }
       markers[active].setZIndexOffset(0);
     }
     active = position;
@@ -249,7 +350,9 @@
     var marker = markers[position];
     row.classList.add("is-active");
     row.setAttribute("aria-current", "true");
-    marker.getElement().classList.add("is-active");
+    if (marker.getElement()) {
+      marker.getElement().classList.add("is-active");
+    }
     marker.setZIndexOffset(1000);
     if (source === "map") {
       // Take the person to the row, and keyboard focus with them, so Enter on a pin reads the
@@ -262,11 +365,18 @@
         link.focus({ preventScroll: true });
       }
     } else {
-      if (!map.getBounds().contains(marker.getLatLng())) {
-        map.panTo(marker.getLatLng());
-      }
       if (source === "button" && !isInViewport(container)) {
         container.scrollIntoView({ block: "center" });
+      }
+      if (clusters && !marker.getElement()) {
+        // Inside a cluster: zoom in until the pin stands alone, then point at it.
+        clusters.zoomToShowLayer(marker, function () {
+          marker.openTooltip();
+        });
+        return;
+      }
+      if (!map.getBounds().contains(marker.getLatLng())) {
+        map.panTo(marker.getLatLng());
       }
       marker.openTooltip();
     }
@@ -281,7 +391,9 @@
       button.type = "button";
       button.className = "link-button show-on-map";
       button.textContent = "Show on map";
-      button.setAttribute("aria-label", "Show " + rowName(row) + " on the map (pin " + row.dataset.number + ")");
+      // The name starts with the visible words, so "click Show on map" works by voice (WCAG
+      // 2.5.3 Label in Name), and goes on to say which listing and pin it is.
+      button.setAttribute("aria-label", "Show on map: " + rowName(row) + ", pin " + row.dataset.number);
       button.addEventListener("click", function () {
         activate(position, "button");
       });
