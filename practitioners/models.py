@@ -913,3 +913,6 @@ from .ownership import (  # noqa: E402, F401
     ListingClaim,
     OwnerRequest,
 )
+
+# A certifying body's roster: what was imported, who was on it, what staff must decide.
+from .rosters import RosterEntry, RosterImport, RosterReview  # noqa: E402, F401

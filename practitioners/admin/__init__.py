@@ -14,6 +14,7 @@ from . import (
     practitioners,
     reference,
     reports,
+    rosters,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "practitioners",
     "reference",
     "reports",
+    "rosters",
 ]

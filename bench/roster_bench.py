@@ -1,0 +1,282 @@
+"""Roster matching benchmark: a directory and a roster with known truth, then precision, recall,
+review share, time and peak memory of :func:`practitioners.ingest.roster.match_rows`.
+
+The directory: --listings fictional practitioners at the benchmark's ZIPs (bench/dataset.py's
+weighted ZIPs), named from formal first names and a few thousand made-up surnames, in a fresh
+SQLite file. The roster (--rows): real listed people with the changes a body's spreadsheet has
+(a nickname, an initial, a typo in the last name, another credential order, a new phone, a clinic
+moved within the same 3-digit ZIP area, a hyphenated married name), some with their NPI; people
+not in the directory; and decoys (a listed person's name in another state; a "twin" with the
+listed person's last name and city but another first name), whose truth is "no listing".
+
+    flock /work/bench.lock .venv/bin/python bench/roster_bench.py --listings 100000 --rows 2000
+
+Never part of the test run; it writes only its own SQLite file (--database, default in /tmp).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import string
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+FORMAL = [
+    "Robert", "William", "Elizabeth", "Richard", "James", "John", "Michael", "Joseph", "Thomas",
+    "Charles", "Christopher", "Daniel", "David", "Edward", "Anthony", "Andrew", "Matthew",
+    "Nicholas", "Steven", "Timothy", "Benjamin", "Samuel", "Katherine", "Margaret", "Jennifer",
+    "Rebecca", "Susan", "Deborah", "Kimberly", "Jessica", "Victoria", "Patricia", "Gregory",
+    "Maria", "Laura", "Sarah", "Emily", "Hannah", "Olivia", "Sophia", "Grace", "Priya", "Wei",
+    "Carlos", "Luis", "Ahmed", "Fatima", "Keisha", "Tyrone", "Megan", "Rachel", "Nora", "Paul",
+]  # fmt: skip
+NICK = {
+    "Robert": "Bob", "William": "Bill", "Elizabeth": "Liz", "Richard": "Rick", "James": "Jim",
+    "Michael": "Mike", "Joseph": "Joe", "Thomas": "Tom", "Charles": "Chuck", "Daniel": "Dan",
+    "David": "Dave", "Edward": "Ed", "Anthony": "Tony", "Andrew": "Andy", "Matthew": "Matt",
+    "Katherine": "Kate", "Margaret": "Peggy", "Jennifer": "Jen", "Rebecca": "Becky",
+    "Susan": "Sue", "Timothy": "Tim", "Benjamin": "Ben", "Samuel": "Sam", "Gregory": "Greg",
+}  # fmt: skip
+SYLLABLES = [
+    "an",
+    "ber",
+    "ca",
+    "dor",
+    "el",
+    "fin",
+    "gar",
+    "hol",
+    "is",
+    "jen",
+    "kov",
+    "lan",
+    "mor",
+    "nel",
+    "os",
+    "pet",
+    "quin",
+    "ros",
+    "sen",
+    "tor",
+    "ul",
+    "ven",
+]
+CREDENTIALS = ["DC", "DC, CCSP", "PT, DPT", "LMT", "ATC", "DPT, OCS", "DC, DACBSP"]
+
+
+def surnames(rng: random.Random, n: int) -> list[str]:
+    names: set[str] = set()
+    while len(names) < n:
+        names.add("".join(rng.choice(SYLLABLES) for _ in range(rng.choice([2, 3]))).title())
+    return sorted(names)
+
+
+def npi_for(number: int) -> str:
+    from practitioners.models import npi_check_digit_ok
+
+    base = f"1{number:08d}"
+    return next(base + str(d) for d in range(10) if npi_check_digit_ok(base + str(d)))
+
+
+def typo(rng: random.Random, word: str) -> str:
+    i = rng.randrange(1, len(word))
+    return word[:i] + rng.choice(string.ascii_lowercase) + word[i + 1 :]
+
+
+def build_directory(rng: random.Random, n: int) -> list[dict]:
+    from bench.dataset import weighted_zips
+    from practitioners.models import Location, Practitioner, Profession
+
+    zips = weighted_zips()
+    lasts = surnames(rng, max(2000, n // 20))
+    profession = Profession.objects.get(slug="chiropractor")
+    people = []
+    for number in range(1, n + 1):
+        z = rng.choice(zips)
+        people.append(
+            {
+                "first": rng.choice(FORMAL),
+                "middle": rng.choice("ABCDEFGHJKLMNPRSTW"),
+                "last": rng.choice(lasts),
+                "credentials": rng.choice(CREDENTIALS),
+                "zip": z,
+                "phone": f"{rng.randint(201, 989)}-555-{rng.randint(0, 9999):04d}",
+                "email": f"office{number}@example.com",
+                "npi": npi_for(number) if rng.random() < 0.6 else "",
+            }
+        )
+    batch = 5000
+    for start in range(0, n, batch):
+        chunk = people[start : start + batch]
+        made = Practitioner.objects.bulk_create(
+            [
+                Practitioner(
+                    name=f"{p['first']} {p['middle']}. {p['last']}",
+                    credentials=p["credentials"],
+                    profession=profession,
+                    phone=p["phone"],
+                    email=p["email"],
+                    npi=p["npi"],
+                    status="published",
+                    slug=f"bench-{start + i}",
+                    external_id=f"bench-{start + i}",
+                )
+                for i, p in enumerate(chunk)
+            ]
+        )
+        Location.objects.bulk_create(
+            [
+                Location(
+                    practitioner_id=m.pk,
+                    address_line1="1 Main St",
+                    city=p["zip"].city,
+                    state=p["zip"].state,
+                    postal_code=p["zip"].code,
+                    phone=p["phone"],
+                )
+                for m, p in zip(made, chunk, strict=True)
+            ]
+        )
+        for m, p in zip(made, chunk, strict=True):
+            p["pk"] = m.pk
+    return people
+
+
+def roster_rows(rng: random.Random, people: list[dict], rows: int):
+    """(RosterRow, the true listing id or None, what kind of row) triples."""
+    from bench.dataset import weighted_zips
+    from practitioners.ingest.roster import RosterRow
+
+    zips = weighted_zips()
+    by_area: dict[str, list] = {}
+    for z in zips:
+        by_area.setdefault(z.code[:3], []).append(z)
+    chosen = rng.sample(people, rows)
+    out = []
+    for line, p in enumerate(chosen, 2):
+        roll = rng.random()
+        first, last, z = p["first"], p["last"], p["zip"]
+        phone, email, credentials, npi = p["phone"], "", p["credentials"], ""
+        truth: int | None = p["pk"]
+        kind = "exact"
+        if roll < 0.70:
+            change = rng.choice(["nickname", "initial", "typo", "credentials", "phone", "moved",
+                                 "married", "npi", "email", "exact"])  # fmt: skip
+            kind = change
+            if change == "nickname":
+                first = NICK.get(first, first)
+            elif change == "initial":
+                first = first[0] + "."
+            elif change == "typo":
+                last = typo(rng, last)
+            elif change == "credentials":
+                credentials = ", ".join(reversed(credentials.split(", ")))
+            elif change == "phone":
+                phone = f"{rng.randint(201, 989)}-555-{rng.randint(0, 9999):04d}"
+            elif change == "moved":
+                z = rng.choice(by_area[z.code[:3]])
+                phone = ""
+            elif change == "married":
+                last = f"{last}-{rng.choice(['Smith', 'Lee', 'Park'])}"
+            elif change == "npi":
+                npi = p["npi"]
+            elif change == "email":
+                email = p["email"]
+        elif roll < 0.80:
+            kind, truth = "not listed", None
+            first, last = rng.choice(FORMAL), typo(rng, typo(rng, last)) + "son"
+            z = rng.choice(zips)
+            phone = f"{rng.randint(201, 989)}-555-{rng.randint(0, 9999):04d}"
+        elif roll < 0.90:
+            kind, truth = "decoy: another state", None
+            others = [o for o in zips if o.state != z.state]
+            z = rng.choice(others)
+            phone = f"{rng.randint(201, 989)}-555-{rng.randint(0, 9999):04d}"
+        else:
+            kind, truth = "decoy: twin", None
+            first = rng.choice([f for f in FORMAL if f != first and f[0] != first[0]])
+            phone = f"{rng.randint(201, 989)}-555-{rng.randint(0, 9999):04d}"
+        row = RosterRow(
+            line=line,
+            name=f"{first} {last}",
+            first=first,
+            last=last,
+            credentials=credentials,
+            city=z.city,
+            state=z.state,
+            postal_code=z.code,
+            phone=phone,
+            email=email,
+            npi=npi,
+        )
+        out.append((row, truth, kind))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--listings", type=int, default=20000)
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=20)
+    parser.add_argument("--database", default="/tmp/roster_bench.sqlite3")
+    args = parser.parse_args()
+    db = Path(args.database)
+    db.unlink(missing_ok=True)
+    os.environ["DATABASE_URL"] = f"sqlite:///{db}"
+    os.environ.setdefault("DEBUG", "true")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "directory.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from practitioners.ingest.roster import match_rows
+
+    call_command("migrate", verbosity=0)
+    rng = random.Random(args.seed)
+    started = time.monotonic()
+    people = build_directory(rng, args.listings)
+    print(f"directory: {args.listings:,} listings in {time.monotonic() - started:.1f} s")
+    sample = roster_rows(rng, people, args.rows)
+    truth = {row.line: (pk, kind) for row, pk, kind in sample}
+    tracemalloc.start()
+    started = time.monotonic()
+    outcomes = match_rows([row for row, _, _ in sample])
+    seconds = time.monotonic() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    matched = [o for o in outcomes if o.listing_id is not None]
+    right = [o for o in matched if o.listing_id == truth[o.row.line][0]]
+    findable = [line for line, (pk, _) in truth.items() if pk is not None]
+    review = [o for o in outcomes if o.how == "review"]
+    wrong_by_kind: dict[str, int] = {}
+    for o in matched:
+        if o.listing_id != truth[o.row.line][0]:
+            kind = truth[o.row.line][1]
+            wrong_by_kind[kind] = wrong_by_kind.get(kind, 0) + 1
+    missed_by_kind: dict[str, int] = {}
+    got = {o.row.line for o in right}
+    for line in findable:
+        if line not in got:
+            kind = truth[line][1]
+            missed_by_kind[kind] = missed_by_kind.get(kind, 0) + 1
+    precision = len(right) / len(matched) if matched else 1.0
+    recall = len(right) / len(findable) if findable else 1.0
+    print(f"roster: {args.rows:,} rows ({len(findable):,} truly listed), seed {args.seed}")
+    print(f"matched (NPI + confident): {len(matched):,}; right: {len(right):,}")
+    print(f"precision {precision:.4f}  recall {recall:.4f}  review {len(review) / args.rows:.1%}")
+    print(f"time {seconds:.1f} s ({args.rows / seconds:,.0f} rows/s); peak Python memory "
+          f"{peak / 2**20:.1f} MiB (tracemalloc)")  # fmt: skip
+    print(f"wrong matches by row kind: {wrong_by_kind or 'none'}")
+    print(f"missed (review or unmatched) by row kind: {missed_by_kind or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
