@@ -35,29 +35,6 @@ OUT = (ROOT / "bench" / "out").resolve()  # bench/out may be a symlink to a shar
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-COLUMNS = [
-    "external_id",
-    "name",
-    "credentials",
-    "profession",
-    "certifications",
-    "location_name",
-    "address_line1",
-    "address_line2",
-    "city",
-    "state",
-    "postal_code",
-    "latitude",
-    "longitude",
-    "phone",
-    "website",
-    "email",
-    "accepting_new_patients",
-    "telehealth",
-    "bio",
-    "status",
-]
-
 
 def write_csv(path: Path, rows: int) -> tuple[int, int]:
     """``rows`` CSV rows; returns (rows, practitioners)."""
@@ -66,6 +43,9 @@ def write_csv(path: Path, rows: int) -> tuple[int, int]:
 
     django.setup()
     import dataset
+
+    # The importer's own columns, in its order: the file is what an export would write.
+    from practitioners.ingest.csv import COLUMNS
 
     written = practitioners = 0
     with path.open("w", newline="", encoding="utf-8") as out:

@@ -33,34 +33,14 @@ OUT = (ROOT / "bench" / "out").resolve()
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-COLUMNS = [
-    "external_id",
-    "name",
-    "credentials",
-    "profession",
-    "certifications",
-    "location_name",
-    "address_line1",
-    "address_line2",
-    "city",
-    "state",
-    "postal_code",
-    "latitude",
-    "longitude",
-    "phone",
-    "website",
-    "email",
-    "accepting_new_patients",
-    "telehealth",
-    "bio",
-    "status",
-]
-
 
 def write_csv(path: Path, rows: int, megabytes: float) -> int:
     """``rows`` rows from the search benchmark's synthetic directory, bios padded so the file is
     about ``megabytes`` MB. Returns the number of practitioners."""
     import dataset
+
+    # The importer's own columns, in its order: the file is what an export would write.
+    from practitioners.ingest.csv import COLUMNS
 
     per_row = int(megabytes * 1e6 / rows)
     written = practitioners = 0
