@@ -335,6 +335,20 @@
     return box.top >= 0 && box.bottom <= window.innerHeight;
   }
 
+  // Leaflet drops a zoom asked for while another zoom is animating, and the cluster layer then
+  // waits for ever for a pin that never comes into view: "Show on map" pressed right after a
+  // cluster was opened did nothing. A zoom to a clustered pin waits until the map stands still.
+  // Both flags are the vendored libraries' own (Leaflet 1.9.4, markercluster 1.5.3), read only.
+  function whenStill(callback) {
+    if (map._animatingZoom || (clusters && clusters._inZoomAnimation)) {
+      window.setTimeout(function () {
+        whenStill(callback);
+      }, 50);
+      return;
+    }
+    callback();
+  }
+
   function activate(position, source) {
     if (active >= 0) {
       entries[active].row.classList.remove("is-active");
@@ -370,8 +384,12 @@
       }
       if (clusters && !marker.getElement()) {
         // Inside a cluster: zoom in until the pin stands alone, then point at it.
-        clusters.zoomToShowLayer(marker, function () {
-          marker.openTooltip();
+        whenStill(function () {
+          if (active === position) {
+            clusters.zoomToShowLayer(marker, function () {
+              marker.openTooltip();
+            });
+          }
         });
         return;
       }

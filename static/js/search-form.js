@@ -17,8 +17,23 @@
     return form.querySelectorAll('input[type="hidden"][name="lat"], input[type="hidden"][name="lon"]');
   }
 
-  window.addEventListener("pageshow", function () {
-    form.reset();
+  // What the person changes on this visit is theirs: on a slow page "pageshow" (which waits for
+  // every image and script) can come after they have started typing, and resetting then would
+  // undo a ticked box. A page restored from the back-forward cache is reset whatever was touched
+  // on the earlier visit.
+  var touched = false;
+  form.addEventListener("input", function () {
+    touched = true;
+  });
+  form.addEventListener("change", function () {
+    touched = true;
+  });
+
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted || !touched) {
+      form.reset();
+    }
+    touched = false;
     locationInputs().forEach(function (input) {
       input.disabled = false;
     });
