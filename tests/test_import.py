@@ -338,6 +338,29 @@ def test_a_conflicting_row_in_a_later_batch_names_the_first_line_and_nothing_is_
     assert Practitioner.objects.count() == 0
 
 
+def test_a_listing_that_existed_before_the_file_is_updated_once_when_its_rows_are_far_apart():
+    run(csv_text(row()))
+    text = csv_text(
+        row(name="Jane Smith-Jones"),
+        row(external_id="ext-2", name="John Doe", address_line1="1 Main St"),
+        row(name="Jane Smith-Jones", address_line1="77 Second St", phone="2"),
+        row(name="Jane Smith", address_line1="9 Third St"),
+    )
+
+    report = run(text, batch_size=1, skip_bad_rows=True)
+
+    assert [(e.line, e.message) for e in report.errors] == [
+        (5, "external_id 'ext-1' was first seen on line 2 with a different name")
+    ]
+    assert (report.practitioners_updated, report.practitioners_created) == (1, 1)
+    jane = Practitioner.objects.get(external_id="ext-1")
+    assert jane.name == "Jane Smith-Jones"
+    assert sorted(jane.locations.values_list("address_line1", flat=True)) == [
+        "5100 Poplar Ave",
+        "77 Second St",
+    ]
+
+
 def test_a_bad_row_in_the_last_batch_means_nothing_from_earlier_batches_is_written():
     text = csv_text(row(), row(external_id="ext-2"), row(external_id="ext-3", state="Tennessee"))
 

@@ -28,6 +28,7 @@ from ..search import geo
 from .bulk import (
     BATCH_SIZE,
     PER_CLINIC_FIELDS,
+    FirstLines,
     ImportReport,
     LocationRecord,
     PractitionerRecord,
@@ -347,15 +348,15 @@ class _Batcher:
     """Collects validated rows into batches of practitioner records.
 
     Within a batch, later rows of an external id add clinics and certificates to the first
-    (values that differ, but for the per-clinic phone, are a bad row). Across batches only the
-    external id and its first line are remembered (a few dozen bytes each); the rest of the
-    first row is in the database by then, where the writer compares it.
+    (values that differ, but for the per-clinic phone, are a bad row). Across batches the
+    writer compares a repeated listing with the database, which holds the first row by then,
+    and ``first_lines`` names that row's line (4 bytes a listing).
     """
 
     def __init__(self, report: ImportReport) -> None:
         self.report = report
         self.parser = RowParser()
-        self.first_lines: dict[str, int] = {}
+        self.first_lines = FirstLines()
         self.batch: dict[str, PractitionerRecord] = {}
 
     def add(self, line: int, row: dict[str, str]) -> None:
@@ -368,26 +369,21 @@ class _Batcher:
         external_id = unescape_formula((row.get("external_id") or "").strip())
         record = self.batch.get(external_id)
         if record is None:
-            first_line = self.first_lines.get(external_id)
-            if first_line is None:
-                self.first_lines[external_id] = line
             self.batch[external_id] = PractitionerRecord(
                 line,
                 external_id,
                 values,
                 certification_ids,
                 [location] if location is not None else [],
-                first_line=first_line,
             )
             return
         different = [
             k for k, v in values.items() if v != record.values[k] and k not in PER_CLINIC_FIELDS
         ]
         if different:
-            first = record.first_line or record.line
             self.report.add_error(
                 line,
-                f"external_id {external_id!r} was first seen on line {first} with a "
+                f"external_id {external_id!r} was first seen on line {record.line} with a "
                 f"different {', '.join(different).replace('profession_id', 'profession')}",
             )
             return
@@ -481,10 +477,22 @@ def _import(
             for line, row in rows:
                 batcher.add(line, row)
                 if len(batcher.batch) >= batch_size:
-                    write_records(batcher.take(), report, source=source, change_reason=reason)
+                    write_records(
+                        batcher.take(),
+                        report,
+                        source=source,
+                        change_reason=reason,
+                        first_lines=batcher.first_lines,
+                    )
                     forget_queries()
                     tell()
-            write_records(batcher.take(), report, source=source, change_reason=reason)
+            write_records(
+                batcher.take(),
+                report,
+                source=source,
+                change_reason=reason,
+                first_lines=batcher.first_lines,
+            )
             tell()
             if report.error_count and not skip_bad_rows:
                 raise ImportAborted
