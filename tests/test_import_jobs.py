@@ -121,6 +121,9 @@ def test_the_upload_answers_at_once_and_the_page_follows_the_preview_then_the_im
         assert "Changes were written" in text_of(done, "import-summary")
         assert sorted(Practitioner.objects.values_list("name", flat=True)) == ["First", "Second"]
         assert not imports.upload_path(ImportJob.objects.get()).exists()  # served its purpose
+        # Each listing's history names the file it came from.
+        created = Practitioner.objects.get(name="First").history.get()
+        assert created.history_change_reason == "CSV import listings.csv"
 
 
 def test_staff_can_leave_and_find_their_import_again(staff_client):
