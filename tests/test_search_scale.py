@@ -12,7 +12,7 @@ from practitioners.models import (
     Practitioner,
     PractitionerCertification,
 )
-from practitioners.search import geo
+from practitioners.search import geo, query
 from practitioners.search.query import (
     count_and_size,
     count_near,
@@ -122,6 +122,23 @@ def test_a_dense_search_sorts_a_smaller_circle_that_provably_holds_the_page(sett
     assert count_near(search_params(MANHATTAN, radius), up_to=10_000) >= 20
     page = search_practitioners(params, page=1, per_page=20).page
     assert [p.pk for p in page] == brute_force(matching, MANHATTAN, 10)[:20]
+
+
+def test_a_page_is_sorted_from_a_circle_sized_to_it_not_just_one_that_holds_it(
+    settings, dense_city
+):
+    settings.SEARCH_COUNT_CAP = 400
+    params = search_params(MANHATTAN, 10)
+
+    for needed in (20, 200):
+        circles = count_and_size(params, needed=needed, cap=400)
+        radius = radius_holding(circles, needed)
+
+        # Every count after the first aims from the one before; a handful at most. The circle
+        # holds the page, and at most what is cheap to sort or a few times the page.
+        assert 2 <= len(circles) <= 1 + query.MAX_PROBES
+        held = count_near(search_params(MANHATTAN, radius), up_to=10_000)
+        assert needed <= held <= max(4 * needed, query.SORT_WITHOUT_PROBING)
 
 
 def test_filtered_search_with_few_matches_pages_like_the_brute_force(client, dense_city):

@@ -148,6 +148,64 @@ def circle_sql(
     return sql, params
 
 
+def degrees_per_mile(latitude: float) -> float:
+    """Degrees of latitude a mile spans here, 1% over (for boxes the database scales)."""
+    return math.degrees(1 / earth_radius_mi(latitude)) * 1.01
+
+
+BOX_COLUMNS = ("min_latitude", "max_latitude", "min_longitude", "max_longitude")
+
+
+def scaled_box_sql(origin: Origin, largest_mi: float, radius_sql: str) -> list[tuple[str, list]]:
+    """SQL for the :data:`BOX_COLUMNS` of the box of a circle whose radius the database
+    computes (``radius_sql``, at most ``largest_mi``): the largest circle's box scaled to the
+    radius, 1% wider. Scaling is on the safe side: a circle's box grows no faster than its
+    radius (asin is convex). Where longitudes cannot scale (the box wraps the antimeridian or
+    the globe), they are the largest box's."""
+    box = bounding_box(origin, largest_mi)
+    height = degrees_per_mile(origin.latitude)
+    columns = [
+        (f"%s - {radius_sql} * %s", [origin.latitude, height]),
+        (f"%s + {radius_sql} * %s", [origin.latitude, height]),
+    ]
+    if _scales(box):
+        width = (box.max_longitude - origin.longitude) / largest_mi * 1.01
+        columns += [
+            (f"%s - {radius_sql} * %s", [origin.longitude, width]),
+            (f"%s + {radius_sql} * %s", [origin.longitude, width]),
+        ]
+    else:
+        columns += [("%s", [box.min_longitude]), ("%s", [box.max_longitude])]
+    return columns
+
+
+def _scales(box: BoundingBox) -> bool:
+    return not box.crosses_antimeridian and box.min_longitude > -180 and box.max_longitude < 180
+
+
+def circle_in_box_sql(
+    origin: Origin,
+    largest_mi: float,
+    radius_sql: str,
+    box_sql: tuple[str, str, str, str],
+    latitude_sql: str,
+    longitude_sql: str,
+) -> tuple[str, list]:
+    """Like :func:`circle_sql`, for a radius and box the database has computed (columns
+    filled from :func:`scaled_box_sql`), so each clinic compares with values, not sums."""
+    min_lat, max_lat, min_lon, max_lon = box_sql
+    if bounding_box(origin, largest_mi).crosses_antimeridian:
+        longitude = f"({longitude_sql} >= {min_lon} OR {longitude_sql} <= {max_lon})"
+    else:
+        longitude = f"{longitude_sql} BETWEEN {min_lon} AND {max_lon}"
+    distance, distance_params = distance_sql(origin, latitude_sql, longitude_sql)
+    sql = (
+        f"{latitude_sql} BETWEEN {min_lat} AND {max_lat} AND {longitude} "
+        f"AND {distance} <= {radius_sql}"
+    )
+    return sql, distance_params
+
+
 def distance_expression(
     origin: Origin, latitude: str = "latitude", longitude: str = "longitude"
 ) -> Expression:

@@ -44,12 +44,12 @@ PROFESSION = Profession._meta.db_table
 RECORD = PractitionerCertification._meta.db_table
 CERTIFICATION = Certification._meta.db_table
 
-# Sizing the circle a page is sorted from: counts of circles this much smaller each time, at
-# most this many, and none when the whole circle holds fewer matches than this (a few hundred
-# rows sort faster than a count costs).
-SHRINK = 0.5
+# Sizing the circle a page is sorted from (count_and_size): at most MAX_PROBES counts after the
+# whole circle's, none when a circle holds fewer matches than SORT_WITHOUT_PROBING (a few
+# hundred rows sort faster than a count costs); each aims at AIM times the matches needed.
 MAX_PROBES = 5
 SORT_WITHOUT_PROBING = 300
+AIM = 1.5
 # "The nearest match is N miles away" widens the circle this much each time, up to the limit.
 WIDEN = 4
 WIDEST_MI = geo.ANYWHERE_MI  # the whole earth: Guam is 7,000 miles from Memphis
@@ -173,17 +173,25 @@ def _holding_sql(
 
 
 def clinics_in_circle(
-    params: SearchParams, radius_mi: float, connection: BaseDatabaseWrapper
+    params: SearchParams,
+    radius_mi: float,
+    connection: BaseDatabaseWrapper,
+    *,
+    radius_sql: str | None = None,
 ) -> tuple[str, list]:
     """WHERE clause (and its parameters) for the matching clinics ``l`` in the circle: the
     index decides the status, the box and the certificates; the practitioner's own filters
-    are checked on the survivors only."""
+    are checked on the survivors only. With ``radius_sql`` the circle's radius is that SQL
+    expression (at most ``radius_mi``), worked out by the statement itself."""
     assert params.origin is not None
     box = geo.bounding_box(params.origin, radius_mi)
     bands = search_index.latitude_bands(box.min_latitude, box.max_latitude)
-    circle, circle_params = geo.circle_sql(params.origin, radius_mi, "l.latitude", "l.longitude")
-    sql = f"l.listed = %s AND l.latitude_band IN ({_placeholders(bands)}) AND {circle}"
-    sql_params: list = [True, *bands, *circle_params]
+    band_sql, band_params = _placeholders(bands), list(bands)
+    if radius_sql is not None:
+        band_sql, band_params = _bands_within(bands)
+    circle, circle_params = _circle(params, radius_mi, radius_sql, "l")
+    sql = f"l.listed = %s AND l.latitude_band IN ({band_sql}) AND {circle}"
+    sql_params: list = [True, *band_params, *circle_params]
     for group in params.required_groups:
         holding, holding_params = _holding_sql(group, params, connection)
         sql += f" AND {holding}"
@@ -218,18 +226,55 @@ def _listed_practitioners(
 # --- Counting ---------------------------------------------------------------------------------
 
 
-def _count_near_sql(
-    params: SearchParams, radius_mi: float, up_to: int, connection: BaseDatabaseWrapper
+def _bands_within(bands: list[int]) -> tuple[str, list]:
+    """The IN list of the latitude bands the ladder's box (count_and_size) touches, out of
+    the largest circle's ``bands``: the others are NULL, which the index seeks in no time.
+    (Each band the list keeps costs a walk along the circle's longitudes, however far.)"""
+    min_lat, max_lat = LADDER_BOX[0], LADDER_BOX[1]
+    items, values = [], []
+    for band in bands:
+        items.append(f"CASE WHEN %s <= {max_lat} AND %s >= {min_lat} THEN {int(band)} END")
+        values += [
+            band / search_index.BANDS_PER_DEGREE,
+            (band + 1) / search_index.BANDS_PER_DEGREE,
+        ]
+    return ", ".join(items), values
+
+
+# The columns of count_and_size's recursive query that hold a probe's box.
+LADDER_BOX = ("lat_lo", "lat_hi", "lon_lo", "lon_hi")
+
+
+def _circle(
+    params: SearchParams, radius_mi: float, radius_sql: str | None, alias: str
 ) -> tuple[str, list]:
-    """A scalar subquery: ``min(up_to, matches within radius_mi)``, at the cost of ``up_to``
-    matches rather than of every clinic in the circle.
+    assert params.origin is not None
+    latitude, longitude = f"{alias}.latitude", f"{alias}.longitude"
+    if radius_sql is None:
+        return geo.circle_sql(params.origin, radius_mi, latitude, longitude)
+    return geo.circle_in_box_sql(
+        params.origin, radius_mi, radius_sql, LADDER_BOX, latitude, longitude
+    )
+
+
+def _count_near_sql(
+    params: SearchParams,
+    radius_mi: float,
+    up_to: int,
+    connection: BaseDatabaseWrapper,
+    *,
+    radius_sql: str | None = None,
+) -> tuple[str, list]:
+    """A scalar subquery: ``min(up_to, matches within radius_mi)`` (or within ``radius_sql``,
+    see clinics_in_circle), at the cost of ``up_to`` matches rather than of every clinic in
+    the circle.
 
     It walks the clinics in the circle and counts each practitioner at its first one (no
     clinic of theirs in the circle has a smaller id), so no DISTINCT is needed and the
     database stops as soon as it has counted ``up_to``."""
     assert params.origin is not None
-    where, where_params = clinics_in_circle(params, radius_mi, connection)
-    sibling, sibling_params = geo.circle_sql(params.origin, radius_mi, "s.latitude", "s.longitude")
+    where, where_params = clinics_in_circle(params, radius_mi, connection, radius_sql=radius_sql)
+    sibling, sibling_params = _circle(params, radius_mi, radius_sql, "s")
     sql = (
         f"(SELECT COUNT(*) FROM (SELECT 1 FROM {LOCATION} l WHERE {where} "
         f"AND (NOT l.has_other_clinics OR NOT EXISTS ("
@@ -258,35 +303,66 @@ class Circle:
 
 def count_and_size(params: SearchParams, *, needed: int, cap: int) -> list[Circle]:
     """The capped count of the whole circle, then (in the same statement) capped counts of
-    ever smaller circles while they still hold ``needed`` matches.
+    smaller circles, looking for a small one that still holds ``needed`` matches.
 
     The 20 nearest matches within 10 miles of Manhattan are the 20 nearest within any smaller
     circle that holds at least 20; sorting only that circle is what keeps a dense city fast.
-    Each smaller count runs only when the one before it asks for it (a recursive query whose
-    step evaluates just one branch), so a sparse search pays for one count."""
+    Each smaller radius is worked out by the statement from the count before it: area grows
+    with the square of the radius, so it aims at AIM times what is needed as if the density
+    were even, shrinking to a tenth to a quarter after a capped count (a lower bound only)
+    and to 0.3-0.8 after an exact one. A circle that turns out to hold too few gets one more
+    try between it and the last that held enough. The statement is recursive: a row per
+    step, alternately a radius and its count, and each count runs only when its row asks for
+    it, so a sparse search pays for one count."""
     _, connection = _connection()
     up_to = max(min(2 * needed, needed + 500) + 1, 101)
     enough = max(up_to - 1, SORT_WITHOUT_PROBING)
-    radii = [params.radius_mi * SHRINK**k for k in range(MAX_PROBES + 1)]
-    first, sql_params = _count_near_sql(params, radii[0], cap + 1, connection)
-    branches = []
-    for k, radius in enumerate(radii[1:], start=1):
-        probe, probe_params = _count_near_sql(params, radius, up_to, connection)
-        branches.append(f"WHEN {k} THEN {probe}")
-        sql_params += probe_params
-    # Go on while the last circle holds the page and either was capped (not exact) or holds
-    # more than is cheap to sort.
-    sql = (
-        f"WITH RECURSIVE ladder(k, n) AS (SELECT 0, {first} UNION ALL "
-        f"SELECT k + 1, CASE k + 1 {' '.join(branches)} END FROM ladder "
-        f"WHERE k < %s AND n >= %s AND (n >= (CASE WHEN k = 0 THEN %s ELSE %s END) OR n > %s)) "
-        f"SELECT k, n FROM ladder ORDER BY k"
+    needed = max(needed, 1)
+    first, sql_params = _count_near_sql(params, params.radius_mi, cap + 1, connection)
+    probe, probe_params = _count_near_sql(
+        params, params.radius_mi, up_to, connection, radius_sql="r"
     )
-    sql_params += [MAX_PROBES, max(needed, 1), cap + 1, up_to, enough]
+
+    def clamp(sql: str, low: float, high: float) -> str:
+        return (
+            f"(CASE WHEN {sql} < {low} THEN {low} WHEN {sql} > {high} THEN {high} ELSE {sql} END)"
+        )
+
+    # Numbers written into the SQL are ours (counts, not the request's). The radius stays a
+    # double on PostgreSQL, whose recursive queries need the same type in every row.
+    holds = f"n >= {needed}"
+    capped = f"n >= (CASE WHEN k = 0 THEN {cap + 1} ELSE {up_to} END)"
+    aim = f"SQRT({AIM * needed!r} / (CASE WHEN n < 1 THEN 1 ELSE n END))"
+    shrink = f"(CASE WHEN {capped} THEN {clamp(aim, 0.1, 0.25)} ELSE {clamp(aim, 0.3, 0.8)} END)"
+    following = f"CAST(r * (CASE WHEN {holds} THEN {shrink} ELSE {aim} END) AS DOUBLE PRECISION)"
+    go_on = (
+        f"k < {MAX_PROBES} AND guess = 0 AND (({holds} AND ({capped} OR n > {enough})) "
+        f"OR (NOT ({holds}) AND k > 0 AND r * {aim} < best))"
+    )
+    # A sizing row also works out its circle's box, once, for the count in the row after it.
+    box_columns, box_params = [], []
+    for column, (expression, values) in zip(
+        LADDER_BOX, geo.scaled_box_sql(params.origin, params.radius_mi, following), strict=True
+    ):
+        box_columns.append(f"CASE WHEN n IS NULL THEN {column} ELSE {expression} END")
+        box_params += values
+    no_box = ", ".join(["CAST(NULL AS DOUBLE PRECISION)"] * len(LADDER_BOX))
+    sql = (
+        f"WITH RECURSIVE ladder(k, r, n, best, guess, {', '.join(LADDER_BOX)}) AS ("
+        f"SELECT 0, CAST(%s AS DOUBLE PRECISION), {first}, CAST(%s AS DOUBLE PRECISION), 0, "
+        f"{no_box} UNION ALL SELECT "
+        f"CASE WHEN n IS NULL THEN k + 1 ELSE k END, "
+        f"CASE WHEN n IS NULL THEN r ELSE {following} END, "
+        f"CASE WHEN n IS NULL THEN {probe} ELSE NULL END, "
+        f"CASE WHEN n IS NULL OR NOT ({holds}) THEN best ELSE r END, "
+        f"CASE WHEN n IS NULL OR {holds} THEN guess ELSE 1 END, "
+        f"{', '.join(box_columns)} "
+        f"FROM ladder WHERE n IS NULL OR ({go_on})) "
+        f"SELECT k, r, n FROM ladder WHERE n IS NOT NULL ORDER BY k"
+    )
+    sql_params = [params.radius_mi, *sql_params, params.radius_mi, *probe_params, *box_params]
     rows = _fetch(sql, sql_params)[1]
-    return [
-        Circle(radius_mi=radii[k], counted=n, limit=cap + 1 if k == 0 else up_to) for k, n in rows
-    ]
+    return [Circle(radius_mi=r, counted=n, limit=cap + 1 if k == 0 else up_to) for k, r, n in rows]
 
 
 def radius_holding(circles: Sequence[Circle], needed: int) -> float:
