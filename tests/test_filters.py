@@ -360,3 +360,31 @@ def test_a_search_with_three_practice_filters_runs_no_more_statements_than_witho
     with django_assert_max_num_queries(4):
         response = client.get("/search/", {"zip": MEMPHIS, "radius": 25})
     assert "Open today" in response.content.decode() or "Closed today" in response.content.decode()
+
+
+def test_the_next_page_and_the_profiles_back_link_keep_the_practice_filters(client):
+    from tests.browsing import follow, form, submit
+
+    for i in range(25):
+        listing = practitioner_near_zip(MEMPHIS, 0.1 * (i + 1), name=f"Hablo {i:02d}")
+        listing.languages.set(Language.objects.filter(code="es"))
+        listing.locations.update(wheelchair_entrance=True)
+    practitioner_near_zip(MEMPHIS, 0.05, name="English Only").locations.update(
+        wheelchair_entrance=True
+    )
+    start = client.get("/search/", {"zip": MEMPHIS})
+    # Open "More filters", tick Spanish and wheelchair access, search: as a person would.
+    filled = form(start, "form.search-form").set("language", ["es"]).set("wheelchair", "true")
+    first = submit(client, filled, follow=True)
+    assert first.status_code == 200
+    shown = form(first, "form.search-form")
+    assert ("language", "es") in shown.fields and shown.value("wheelchair") == "true"
+    assert "English Only" not in first.content.decode()
+    second = follow(client, first, text="Next")
+    assert second.status_code == 200
+    assert "Hablo 20" in second.content.decode() and "English Only" not in second.content.decode()
+    assert ("language", "es") in form(second, "form.search-form").fields
+    profile = follow(client, second, text="Hablo 20", selector=".result-name a")
+    back = follow(client, profile, text="Back to the results")
+    assert ("language", "es") in form(back, "form.search-form").fields
+    assert form(back, "form.search-form").value("wheelchair") == "true"
