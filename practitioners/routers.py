@@ -30,6 +30,13 @@ REPLICA_VIEWS = frozenset(
         "fhir-metadata",
         "fhir-search",
         "fhir-read",
+        "hsds-index",
+        "hsds-organizations",
+        "hsds-organization",
+        "hsds-services",
+        "hsds-service",
+        "hsds-locations",
+        "hsds-location",
     }
 )
 
