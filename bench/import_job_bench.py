@@ -50,6 +50,9 @@ def write_csv(path: Path, rows: int, megabytes: float) -> int:
         for listing in dataset.listings(rows):
             practitioners += 1
             values = listing.values
+            # Every row of a listing repeats its bio (rows that differ are bad rows), so the bio
+            # is padded once, from the listing's first row.
+            bio = None
             for clinic in listing.clinics:
                 fields = [
                     listing.external_id,
@@ -73,11 +76,14 @@ def write_csv(path: Path, rows: int, megabytes: float) -> int:
                     values["bio"],
                     values["status"],
                 ]
-                length = sum(len(str(f)) for f in fields) + len(fields)
-                if length < per_row:
-                    fields[18] = (fields[18] + " " + "Evidence-based manual therapy." * 20)[
-                        : len(fields[18]) + per_row - length
-                    ]
+                if bio is None:
+                    length = sum(len(str(f)) for f in fields) + len(fields)
+                    bio = fields[18]
+                    if length < per_row:
+                        bio = (bio + " " + "Evidence-based manual therapy." * 20)[
+                            : len(bio) + per_row - length
+                        ]
+                fields[18] = bio
                 writer.writerow(fields)
                 written += 1
                 if written == rows:
@@ -212,6 +218,15 @@ def main() -> None:
         results[f"{phase}_samples"] = samples
         job = ImportJob.objects.get()
         print(phase, results[phase][:3], job.state, job.message[:200], flush=True)
+        if phase == "preview":
+            preview = job.preview or {}
+            print(
+                "preview:",
+                preview.get("summary"),
+                preview.get("file_error"),
+                preview.get("errors", [])[:3],
+                flush=True,
+            )
     job = ImportJob.objects.get()
     report = job.result or {}
     vendor = "PostgreSQL" if database.startswith("postgres") else "SQLite"

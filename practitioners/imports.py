@@ -141,19 +141,38 @@ def _enqueue(job: ImportJob, phase: str) -> None:
 # --- the tasks' work --------------------------------------------------------------------------
 
 
-def _progress_writer(job_id: int):
+def progress_path(job: ImportJob) -> Path:
+    return upload_path(job).with_name(job.stored_name + ".progress")
+
+
+def _progress_writer(job: ImportJob):
+    """Progress goes to a small file beside the upload, not to the job's row: the import runs
+    in one transaction, so nobody else would see the row change until the end (and a preview
+    rolls it back), and on SQLite a second connection cannot write while it runs."""
     last = 0.0
+    path = progress_path(job)
 
     def progress(done: ImportProgress) -> None:
         nonlocal last
         now = time.monotonic()
         if now - last >= PROGRESS_INTERVAL_SECONDS:
             last = now
-            ImportJob.objects.filter(pk=job_id).update(
-                rows_read=done.rows_read, errors_count=done.errors, updated_at=timezone.now()
-            )
+            written = path.with_name(path.name + ".tmp")
+            written.write_text(f"{done.rows_read} {done.errors}")
+            written.replace(path)  # atomic: a reader sees the old figures or the new
 
     return progress
+
+
+def show_progress(job: ImportJob) -> ImportJob:
+    """``job`` with the running task's latest figures, when a task is running."""
+    if job.is_running:
+        try:
+            rows_read, errors = progress_path(job).read_text().split()
+        except (OSError, ValueError):
+            return job  # not started yet, or between two writes of the file
+        job.rows_read, job.errors_count = int(rows_read), int(errors)
+    return job
 
 
 def _report_dict(report) -> dict:
@@ -199,9 +218,10 @@ def run_phase(*, job_id: int, phase: str) -> dict:
             # the bad ones would write; nothing is written on a dry run either way.
             dry_run=phase == "preview",
             skip_bad_rows=True if phase == "preview" else job.skip_bad_rows,
-            progress=_progress_writer(job.pk),
+            progress=_progress_writer(job),
         )
     except Exception as error:
+        progress_path(job).unlink(missing_ok=True)
         logger.exception("CSV import job %s (%s) stopped", job.pk, phase)
         ImportJob.objects.filter(pk=job.pk).update(
             state=ImportJob.State.FAILED,
@@ -212,6 +232,7 @@ def run_phase(*, job_id: int, phase: str) -> dict:
             ),
         )
         raise
+    progress_path(job).unlink(missing_ok=True)
     values = _report_dict(report)
     if phase == "preview":
         ImportJob.objects.filter(pk=job.pk).update(

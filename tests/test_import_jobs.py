@@ -126,6 +126,36 @@ def test_the_upload_answers_at_once_and_the_page_follows_the_preview_then_the_im
         assert created.history_change_reason == "CSV import listings.csv"
 
 
+def test_the_job_page_shows_how_far_the_worker_has_got_while_it_runs(staff_client, monkeypatch):
+    # The import runs in one transaction: the figures must reach the page some other way.
+    monkeypatch.setattr(imports, "PROGRESS_INTERVAL_SECONDS", 0)
+    seen: list[str] = []
+    rows_in_row: list[int] = []
+    write_progress = imports._progress_writer
+
+    def progress_then_look(job):
+        write = write_progress(job)
+
+        def progress(done):
+            write(done)
+            seen.append(text_of(staff_client.get(f"{IMPORT_PAGE}{job.pk}/"), "import-progress"))
+            # What another connection would read of the job's row meanwhile: nothing new.
+            rows_in_row.append(ImportJob.objects.values_list("rows_read", flat=True).get())
+
+        return progress
+
+    monkeypatch.setattr(imports, "_progress_writer", progress_then_look)
+    with database_backend():
+        upload(staff_client, csv_bytes(row("a1", "First"), row("a2", "Second"), row("a3", "")))
+        assert run_ready_tasks() == 1
+        job = ImportJob.objects.get()
+
+    assert seen and seen[-1].startswith("3 of 3 rows read, 1 bad so far.")
+    assert set(rows_in_row) == {0}
+    assert job.state == ImportJob.State.PREVIEWED
+    assert not imports.progress_path(job).exists()  # the job's row has the final figures
+
+
 def test_staff_can_leave_and_find_their_import_again(staff_client):
     with database_backend():
         upload(staff_client, csv_bytes(row("a1", "First")), name="march.csv")

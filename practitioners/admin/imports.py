@@ -62,9 +62,12 @@ class CsvImportPages:
             form=form,
             max_upload_mb=settings.IMPORT_MAX_UPLOAD_MB,
             expiry_hours=settings.IMPORT_EXPIRY_HOURS,
-            jobs=ImportJob.objects.filter(expires_at__gt=timezone.now()).select_related(
-                "created_by"
-            )[:20],
+            jobs=[
+                imports.show_progress(job)
+                for job in ImportJob.objects.filter(expires_at__gt=timezone.now()).select_related(
+                    "created_by"
+                )[:20]
+            ],
         )
         status = 400 if request.method == "POST" else 200
         return TemplateResponse(
@@ -107,6 +110,7 @@ class CsvImportPages:
                 )
             return HttpResponseRedirect(_job_url(job))
         verdict = imports.verdict_of(job)
+        imports.show_progress(job)
         context = self._context(request, f"Import of {job.file_name}")
         context.update(
             job=job,

@@ -68,6 +68,7 @@ class Command(BaseCommand):
                         self.stdout.write(f"  job {job.pk}: {job.file_name} ({job.state})")
                     if not dry_run:
                         imports.upload_path(job).unlink(missing_ok=True)
+                        imports.progress_path(job).unlink(missing_ok=True)
                 if not dry_run:
                     ImportJob.objects.filter(pk__in=[job.pk for job in batch]).delete()
                 deleted += len(batch)
