@@ -23,13 +23,6 @@ from functools import cache
 
 from django.conf import settings
 from django.utils import timezone
-from fhirclient.models.bundle import Bundle
-from fhirclient.models.capabilitystatement import CapabilityStatement
-from fhirclient.models.location import Location as FhirLocation
-from fhirclient.models.operationoutcome import OperationOutcome
-from fhirclient.models.organization import Organization
-from fhirclient.models.practitioner import Practitioner as FhirPractitioner
-from fhirclient.models.practitionerrole import PractitionerRole
 from nameparser import HumanName
 
 from ..models import Location, Practitioner, PractitionerCertification, TaxonomyMapping
@@ -60,15 +53,28 @@ BCP_47 = "urn:ietf:bcp:47"
 VERIFICATION_STATUS = "http://hl7.org/fhir/us/ndh/StructureDefinition/base-ext-verification-status"
 VERIFICATION_STATUS_CS = "http://hl7.org/fhir/us/ndh/CodeSystem/NdhVerificationStatusCS"
 
-MODELS = {
-    "Practitioner": FhirPractitioner,
-    "PractitionerRole": PractitionerRole,
-    "Location": FhirLocation,
-    "Organization": Organization,
-    "CapabilityStatement": CapabilityStatement,
-    "OperationOutcome": OperationOutcome,
-    "Bundle": Bundle,
-}
+
+@cache
+def _models() -> dict[str, type]:
+    """The fhirclient model classes, imported on the first FHIR request rather than when the
+    URLs load: fhirclient brings requests and 0.8 s of imports every worker would pay at boot."""
+    from fhirclient.models.bundle import Bundle
+    from fhirclient.models.capabilitystatement import CapabilityStatement
+    from fhirclient.models.location import Location as FhirLocation
+    from fhirclient.models.operationoutcome import OperationOutcome
+    from fhirclient.models.organization import Organization
+    from fhirclient.models.practitioner import Practitioner as FhirPractitioner
+    from fhirclient.models.practitionerrole import PractitionerRole
+
+    return {
+        "Practitioner": FhirPractitioner,
+        "PractitionerRole": PractitionerRole,
+        "Location": FhirLocation,
+        "Organization": Organization,
+        "CapabilityStatement": CapabilityStatement,
+        "OperationOutcome": OperationOutcome,
+        "Bundle": Bundle,
+    }
 
 
 def certification_system() -> str:
@@ -81,7 +87,7 @@ def checked(resource: dict) -> dict:
     """``resource`` parsed by the fhirclient model of its type and written back: a missing
     required element, a wrong type or an unknown element raises FHIRValidationError here
     instead of reaching a client."""
-    return MODELS[resource["resourceType"]](resource, strict=True).as_json()
+    return _models()[resource["resourceType"]](resource, strict=True).as_json()
 
 
 def instant(value: dt.datetime) -> str:
