@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("practitioners", "0017_rosters"),
+        ("practitioners", "0014_drop_accepting_new_patients"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
