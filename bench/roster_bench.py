@@ -75,8 +75,11 @@ CREDENTIALS = ["DC", "DC, CCSP", "PT, DPT", "LMT", "ATC", "DPT, OCS", "DC, DACBS
 
 def surnames(rng: random.Random, n: int) -> list[str]:
     names: set[str] = set()
+    # Two or three syllables make 11,132 names at most; past that (a million listings want
+    # 50,000) four-syllable names join in. Below it the names are those of the earlier runs.
+    lengths = [2, 3] if n <= 10_000 else [2, 3, 4]
     while len(names) < n:
-        names.add("".join(rng.choice(SYLLABLES) for _ in range(rng.choice([2, 3]))).title())
+        names.add("".join(rng.choice(SYLLABLES) for _ in range(rng.choice(lengths))).title())
     return sorted(names)
 
 
