@@ -23,11 +23,11 @@ SCHEDULES = (
 )
 LANGUAGES = [
     ("en", None),
-    ("es", "p.id % 10 < 3"),
-    ("cmn", "p.id % 25 = 0"),
-    ("ase", "p.id % 50 = 7"),
+    ("es", "p.id %% 10 < 3"),
+    ("cmn", "p.id %% 25 = 0"),
+    ("ase", "p.id %% 50 = 7"),
 ]
-PAYERS = [("medicare", "p.id % 3 <> 0"), ("aetna", "p.id % 4 = 1")]
+PAYERS = [("medicare", "p.id %% 3 <> 0"), ("aetna", "p.id %% 4 = 1")]
 
 
 def fill(connection, log=print) -> bool:
@@ -47,14 +47,15 @@ def fill(connection, log=print) -> bool:
             return False
         log("filling practice details (languages, payers, self-pay, access, hours)")
         cursor.execute(
-            f"UPDATE {practitioner} SET self_pay = (id % 10 < 7), sliding_scale = (id % 8 = 0), "
-            f"hsa_fsa = (id % 2 = 0), "
-            f"self_pay_min = CASE WHEN id % 10 < 7 THEN 60 + id % 9 * 10 END, "
-            f"self_pay_max = CASE WHEN id % 10 < 7 THEN 100 + id % 9 * 10 END, "
-            f"gender = CASE WHEN id % 25 = 0 THEN '' WHEN id % 2 = 0 THEN 'female' "
+            f"UPDATE {practitioner} SET self_pay = (id %% 10 < 7), sliding_scale = (id %% 8 = 0), "
+            f"hsa_fsa = (id %% 2 = 0), "
+            f"self_pay_min = CASE WHEN id %% 10 < 7 THEN 60 + id %% 9 * 10 END, "
+            f"self_pay_max = CASE WHEN id %% 10 < 7 THEN 100 + id %% 9 * 10 END, "
+            f"gender = CASE WHEN id %% 25 = 0 THEN '' WHEN id %% 2 = 0 THEN 'female' "
             f"ELSE 'male' END, "
-            f"new_patients = CASE WHEN new_patients = 'not_accepting' AND id % 3 = 0 "
-            f"THEN 'existing_only' ELSE new_patients END"
+            f"new_patients = CASE WHEN new_patients = 'not_accepting' AND id %% 3 = 0 "
+            f"THEN 'existing_only' ELSE new_patients END",
+            [],  # with parameters, both backends read %% as the modulo operator
         )
         for code, condition in LANGUAGES:
             language_id = Language.objects.get(code=code).pk
@@ -72,9 +73,9 @@ def fill(connection, log=print) -> bool:
                 [payer_id],
             )
         cursor.execute(
-            f"UPDATE {location} SET wheelchair_entrance = (id % 5 <> 0), "
-            f"accessible_restroom = (id % 5 = 1 OR id % 5 = 2), parking = (id % 3 <> 0), "
-            f"reopens_on = CASE WHEN id % 50 = 3 THEN %s END",
+            f"UPDATE {location} SET wheelchair_entrance = (id %% 5 <> 0), "
+            f"accessible_restroom = (id %% 5 = 1 OR id %% 5 = 2), parking = (id %% 3 <> 0), "
+            f"reopens_on = CASE WHEN id %% 50 = 3 THEN %s END",
             [connection.ops.adapt_datefield_value(dt.date(2099, 1, 1))],
         )
         cursor.execute(
@@ -97,7 +98,8 @@ def fill(connection, log=print) -> bool:
         cursor.execute(
             f"INSERT INTO {hours_table} (location_id, weekday, opens, closes, start_minute, "
             f"end_minute) SELECT l.id, s.weekday, s.opens, s.closes, s.start_minute, "
-            f"s.end_minute FROM {location} l JOIN bench_schedule s ON s.kind = l.id % 10"
+            f"s.end_minute FROM {location} l JOIN bench_schedule s ON s.kind = l.id %% 10",
+            [],
         )
         cursor.execute("DROP TABLE bench_schedule")
         if connection.vendor == "postgresql":

@@ -102,6 +102,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--load-only", action="store_true", help="build the data, then stop")
     parser.add_argument("--no-explain", action="store_true", help="skip the query plans")
     parser.add_argument(
+        "--check-only",
+        action="store_true",
+        help="only hold each search to the brute force (no timing: needs no benchmark lock)",
+    )
+    parser.add_argument(
         "--only", default="", help="comma-separated query numbers to run (1-8), default all"
     )
     return parser.parse_args()
@@ -396,7 +401,16 @@ def main() -> None:
         wanted = {int(x) for x in args.only.split(",")}
         queries = [q for i, q in enumerate(QUERIES, start=1) if i in wanted]
 
-    healthz = percentiles(time_get(client, "/healthz", args.requests, args.seconds))
+    if args.check_only:
+        print(
+            f"\n## Correctness only, {vendor}, {practitioners:,} practitioners, "
+            f"{locations:,} clinics\n"
+        )
+        print("| search | brute-force matches | API count | first page same as brute force |")
+        print("|---|---:|---:|---|")
+        args.brute_runs = 1
+    else:
+        healthz = percentiles(time_get(client, "/healthz", args.requests, args.seconds))
     rows = []
     plans: list[str] = []
     all_same = True
@@ -424,6 +438,12 @@ def main() -> None:
         all_same &= same
         if not same:
             log(f"  MISMATCH: api {got[:5]} count {body['count']}; brute {expected[:5]} {shown}")
+        if args.check_only:
+            print(
+                f"| {query.name} | {len(reference):,} | {body['count']:,} "
+                f"| {'yes' if same else 'NO'} |"
+            )
+            continue
 
         log(f"{query.name}: timing API and page")
         api = percentiles(time_get(client, api_url, args.requests, args.seconds))
@@ -433,6 +453,10 @@ def main() -> None:
             plans.append(f"\n### {query.name} (API, page {page or 1})")
             plans += explain_request(client, api_url, vendor, top=2)
 
+    if args.check_only:
+        print(f"\nEvery search returned the brute force's results: {'yes' if all_same else 'NO'}")
+        connection.close()
+        sys.exit(0 if all_same else 1)
     print_load(timings, args.n, vendor)
     print(
         f"\n## Search, {vendor}, {practitioners:,} practitioners, {locations:,} clinics "
