@@ -172,7 +172,7 @@ def listings(n: int, seed: int = 38117) -> Iterator[Listing]:
                 "phone": clinics[0]["phone"],
                 "website": f"https://example.com/p/{number}",
                 "email": f"office{number}@example.com",
-                "accepting_new_patients": rng.random() < 0.8,
+                "new_patients": "accepting" if rng.random() < 0.8 else "not_accepting",
                 "telehealth": rng.random() < 0.25,
                 "status": rng.choices(status_names, status_weights)[0],
                 "npi": "",

@@ -19,6 +19,7 @@ a second run with the same ``--n`` reuses it (``--reload`` rebuilds).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import math
 import os
 import statistics
@@ -62,7 +63,30 @@ QUERIES = [
     Query("Anchorage 99501, 250 mi", (("zip", "99501"), ("radius", "250"))),
     Query("Honolulu 96813, 50 mi", (("zip", "96813"), ("radius", "50"))),
     Query("Manhattan 10001, 10 mi, deep page", (("zip", "10001"), ("radius", "10")), deep=True),
+    # Three practice filters each (docs/filters.md): two on the practitioner or one on the
+    # practitioner and two on the clinic shown.
+    Query(
+        "Memphis 38117, 25 mi, Spanish + wheelchair + open evenings",
+        (
+            ("zip", "38117"),
+            ("radius", "25"),
+            ("language", "es"),
+            ("wheelchair", "true"),
+            ("open", "evenings"),
+        ),
+    ),
+    Query(
+        "Manhattan 10001, 10 mi, Medicare + self-pay + open weekends",
+        (
+            ("zip", "10001"),
+            ("radius", "10"),
+            ("insurance", "medicare"),
+            ("self_pay", "true"),
+            ("open", "weekends"),
+        ),
+    ),
 ]
+PRACTICE_PARAMETERS = {"language", "insurance", "self_pay", "sliding_scale", "wheelchair", "open"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -78,7 +102,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--load-only", action="store_true", help="build the data, then stop")
     parser.add_argument("--no-explain", action="store_true", help="skip the query plans")
     parser.add_argument(
-        "--only", default="", help="comma-separated query numbers to run (1-6), default all"
+        "--check-only",
+        action="store_true",
+        help="only hold each search to the brute force (no timing: needs no benchmark lock)",
+    )
+    parser.add_argument(
+        "--only", default="", help="comma-separated query numbers to run (1-8), default all"
     )
     return parser.parse_args()
 
@@ -244,8 +273,62 @@ def time_get(client, url: str, requests: int, seconds: float) -> list[float]:
     return samples
 
 
+def brute_force_practice(query: Query) -> list[tuple[int, float]]:
+    """The reference answer with practice filters, in the ORM (not the search's SQL): every
+    passing clinic's distance, the nearest per practitioner, no bounding box."""
+    from django.db.models import F, Min, Q
+
+    from practitioners.models import Certification, Location, Practitioner
+    from practitioners.practice import OpeningHours
+    from practitioners.search import geo
+
+    params = dict(query.params)
+    origin = geo.origin_from_zip(params["zip"])
+    radius = float(params["radius"])
+    slugs = [v for k, v in query.params if k == "certification"]
+    practitioners = Practitioner.objects.published().holding(
+        list(Certification.objects.filter(slug__in=slugs)), params.get("match", "all")
+    )
+    languages = [v for k, v in query.params if k == "language"]
+    if languages:
+        speaks = Practitioner.languages.through.objects.filter(language__code__in=languages)
+        practitioners = practitioners.filter(pk__in=speaks.values("practitioner_id"))
+    if "insurance" in params:
+        takes = Practitioner.payers.through.objects.filter(payer__slug=params["insurance"])
+        practitioners = practitioners.filter(pk__in=takes.values("practitioner_id"))
+    for flag in ("self_pay", "sliding_scale"):
+        if params.get(flag) == "true":
+            practitioners = practitioners.filter(**{flag: True})
+    clinics = Location.objects.filter(practitioner__in=practitioners.values("pk"))
+    if params.get("wheelchair") == "true":
+        clinics = clinics.filter(wheelchair_entrance=True)
+    if "open" in params:
+        hours = {
+            "evenings": OpeningHours.objects.filter(
+                weekday__lt=5, end_minute__gt=F("weekday") * 1440 + 17 * 60
+            ),
+            "weekends": OpeningHours.objects.filter(weekday__gte=5),
+        }[params["open"]]
+        today = dt.date.today()  # the bench's closures end in 2099: any zone's today will do
+        clinics = clinics.filter(
+            Q(reopens_on__isnull=True) | Q(reopens_on__lte=today),
+            pk__in=hours.values("location_id"),
+        )
+    nearest = dict(
+        clinics.annotate(distance=geo.distance_expression(origin))
+        .values("practitioner_id")
+        .annotate(nearest=Min("distance"))
+        .filter(nearest__lte=radius)
+        .values_list("practitioner_id", "nearest")
+    )
+    names = dict(Practitioner.objects.filter(pk__in=list(nearest)).values_list("pk", "name"))
+    return sorted(nearest.items(), key=lambda item: (item[1], names[item[0]], item[0]))
+
+
 def brute_force(query: Query) -> list[tuple[int, float]]:
     """Every clinic's distance, no bounding box, no index: the reference answer."""
+    if PRACTICE_PARAMETERS & {name for name, _ in query.params}:
+        return brute_force_practice(query)
     from django.db.models import F, Min
 
     from practitioners.models import Certification, Practitioner
@@ -300,6 +383,9 @@ def main() -> None:
     from django.test import Client
 
     timings = load(args.n, args.batch, args.reload)
+    import practice_data
+
+    practice_data.fill(connection, log=log)
     if args.load_only:
         print_load(timings, args.n, vendor)
         return
@@ -315,7 +401,16 @@ def main() -> None:
         wanted = {int(x) for x in args.only.split(",")}
         queries = [q for i, q in enumerate(QUERIES, start=1) if i in wanted]
 
-    healthz = percentiles(time_get(client, "/healthz", args.requests, args.seconds))
+    if args.check_only:
+        print(
+            f"\n## Correctness only, {vendor}, {practitioners:,} practitioners, "
+            f"{locations:,} clinics\n"
+        )
+        print("| search | brute-force matches | API count | first page same as brute force |")
+        print("|---|---:|---:|---|")
+        args.brute_runs = 1
+    else:
+        healthz = percentiles(time_get(client, "/healthz", args.requests, args.seconds))
     rows = []
     plans: list[str] = []
     all_same = True
@@ -343,6 +438,12 @@ def main() -> None:
         all_same &= same
         if not same:
             log(f"  MISMATCH: api {got[:5]} count {body['count']}; brute {expected[:5]} {shown}")
+        if args.check_only:
+            print(
+                f"| {query.name} | {len(reference):,} | {body['count']:,} "
+                f"| {'yes' if same else 'NO'} |"
+            )
+            continue
 
         log(f"{query.name}: timing API and page")
         api = percentiles(time_get(client, api_url, args.requests, args.seconds))
@@ -352,6 +453,10 @@ def main() -> None:
             plans.append(f"\n### {query.name} (API, page {page or 1})")
             plans += explain_request(client, api_url, vendor, top=2)
 
+    if args.check_only:
+        print(f"\nEvery search returned the brute force's results: {'yes' if all_same else 'NO'}")
+        connection.close()
+        sys.exit(0 if all_same else 1)
     print_load(timings, args.n, vendor)
     print(
         f"\n## Search, {vendor}, {practitioners:,} practitioners, {locations:,} clinics "

@@ -18,9 +18,10 @@ from rest_framework.views import APIView
 
 from . import conditions
 from .models import Location, Practitioner
+from .practice import NewPatients
 from .search.filters import PractitionerFilter
 from .search.query import search_practitioners
-from .search.results import CLINIC_FIELDS
+from .search.results import CLINIC_ACCESS_FIELDS, CLINIC_FIELDS
 
 MAX_PAGE_SIZE = 100
 _PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
@@ -35,14 +36,38 @@ def _number(value: object) -> float | None:
 
 
 class LocationSerializer(serializers.ModelSerializer):
+    temporarily_closed_until = serializers.SerializerMethodField()
+    hours_today = serializers.SerializerMethodField()
+
     def to_representation(self, location: Location) -> dict:
         # What DRF's fields give for these columns (None stays None), without its per-field
         # machinery: a page has up to 100 rows. tests/test_api.py compares the two.
-        return {name: convert(getattr(location, name)) for name, convert in _CLINIC_VALUES}
+        return {
+            **{name: convert(getattr(location, name)) for name, convert in _CLINIC_VALUES},
+            **{name: bool(getattr(location, name)) for name in CLINIC_ACCESS_FIELDS},
+            "temporarily_closed_until": self.get_temporarily_closed_until(location),
+            "hours_today": self.get_hours_today(location),
+        }
+
+    def get_temporarily_closed_until(self, location: Location) -> str | None:
+        hours = getattr(location, "hours_today", None)
+        closed = hours.closed_until if hours is not None else None
+        return None if closed is None else closed.isoformat()
+
+    def get_hours_today(self, location: Location) -> str | None:
+        """ "Open today 8:00-18:00", "Closed today", or None when the clinic lists no hours."""
+        hours = getattr(location, "hours_today", None)
+        return (hours.text or None) if hours is not None else None
 
     class Meta:
         model = Location
-        fields = list(CLINIC_FIELDS)  # what a result row shows (search/results.py)
+        # What a result row shows (search/results.py), then what its hours say today.
+        fields = [
+            *CLINIC_FIELDS,
+            *CLINIC_ACCESS_FIELDS,
+            "temporarily_closed_until",
+            "hours_today",
+        ]
 
 
 def _clinic_value(name: str):
@@ -63,6 +88,8 @@ class PractitionerResultSerializer(serializers.ModelSerializer):
     location = LocationSerializer(source="nearest_location", read_only=True, allow_null=True)
     url = serializers.SerializerMethodField()
     npi = serializers.SerializerMethodField()
+    languages = serializers.SerializerMethodField()
+    insurance = serializers.SerializerMethodField()
 
     class Meta:
         model = Practitioner
@@ -76,7 +103,15 @@ class PractitionerResultSerializer(serializers.ModelSerializer):
             "certifications",
             "self_reported_certifications",
             "accepting_new_patients",
+            "new_patients",
             "telehealth",
+            "languages",
+            "insurance",
+            "self_pay",
+            "self_pay_min",
+            "self_pay_max",
+            "sliding_scale",
+            "hsa_fsa",
             "distance_mi",
             "location",
             "url",
@@ -98,7 +133,15 @@ class PractitionerResultSerializer(serializers.ModelSerializer):
             "certifications": self.get_certifications(practitioner),
             "self_reported_certifications": self.get_self_reported_certifications(practitioner),
             "accepting_new_patients": bool(practitioner.accepting_new_patients),
+            "new_patients": practitioner.new_patients,
             "telehealth": bool(practitioner.telehealth),
+            "languages": self.get_languages(practitioner),
+            "insurance": self.get_insurance(practitioner),
+            "self_pay": bool(practitioner.self_pay),
+            "self_pay_min": practitioner.self_pay_min,
+            "self_pay_max": practitioner.self_pay_max,
+            "sliding_scale": bool(practitioner.sliding_scale),
+            "hsa_fsa": bool(practitioner.hsa_fsa),
             "distance_mi": self.get_distance_mi(practitioner),
             "location": None if location is None else self._location.to_representation(location),
             "url": self.get_url(practitioner),
@@ -121,6 +164,14 @@ class PractitionerResultSerializer(serializers.ModelSerializer):
             for record in practitioner.certificates
             if record.is_current() and record.self_reported and record.verified_on is None
         ]
+
+    def get_languages(self, practitioner: Practitioner) -> list[str]:
+        """ISO 639 codes of the languages spoken at the practice."""
+        return [language.code for language in getattr(practitioner, "language_list", [])]
+
+    def get_insurance(self, practitioner: Practitioner) -> list[str]:
+        """Slugs of the payers accepted (the ``insurance`` parameter's values)."""
+        return [payer.slug for payer in getattr(practitioner, "payer_list", [])]
 
     def get_distance_mi(self, practitioner: Practitioner) -> float | None:
         distance = getattr(practitioner, "distance_mi", None)
@@ -191,9 +242,39 @@ class PractitionerList(APIView):
             ),
             OpenApiParameter("match", str, enum=["all", "any"], description="Default all"),
             OpenApiParameter("profession", str, description="Profession slug"),
-            OpenApiParameter("accepting_new_patients", str, enum=["true", "false"]),
+            OpenApiParameter(
+                "accepting_new_patients",
+                str,
+                enum=["true", "false"],
+                description="The older yes/no: true is new_patients=accepting",
+            ),
             OpenApiParameter("telehealth", str, enum=["true", "false"]),
             OpenApiParameter("q", str, description="Part of the practitioner's name"),
+            # The practice filters (docs/filters.md); combined with the others by AND.
+            OpenApiParameter(
+                "language",
+                str,
+                many=True,
+                description="ISO 639 code (es, cmn, ase...), repeatable: speaks any of them",
+            ),
+            OpenApiParameter("insurance", str, description="Payer slug, e.g. medicare"),
+            OpenApiParameter("self_pay", str, enum=["true"], description="Self-pay welcome"),
+            OpenApiParameter("sliding_scale", str, enum=["true"], description="Sliding-scale fees"),
+            OpenApiParameter(
+                "wheelchair",
+                str,
+                enum=["true"],
+                description="The clinic shown has a wheelchair-accessible entrance",
+            ),
+            OpenApiParameter(
+                "open",
+                str,
+                enum=["evenings", "weekends", "now"],
+                description="The clinic shown is open after 17:00 on a weekday, on a weekend, "
+                "or now in its own time zone (never while temporarily closed)",
+            ),
+            OpenApiParameter("new_patients", str, enum=[value for value, _ in NewPatients.choices]),
+            OpenApiParameter("gender", str, enum=["female", "male"], description="As in NPPES"),
             OpenApiParameter(
                 "verified_only",
                 str,

@@ -25,6 +25,7 @@ from django.utils.text import slugify
 from simple_history.models import HistoricalRecords
 
 from . import icd10
+from .practice import ClinicAccess, PracticeDetails
 from .search import geo
 from .search import index as search_index
 
@@ -318,7 +319,7 @@ class RecordSource(models.TextChoices):
     OWNER = "owner", "Listing owner"
 
 
-class Practitioner(models.Model):
+class Practitioner(PracticeDetails, models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         PENDING = "pending", "Pending review"
@@ -338,7 +339,6 @@ class Practitioner(models.Model):
     phone = models.CharField(max_length=30, blank=True)
     website = models.URLField(blank=True, max_length=300)
     email = models.EmailField(blank=True)
-    accepting_new_patients = models.BooleanField(default=True)
     telehealth = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     status_reason = models.CharField(max_length=200, blank=True)
@@ -546,7 +546,7 @@ class LocationQuerySet(models.QuerySet):
         )
 
 
-class Location(models.Model):
+class Location(ClinicAccess, models.Model):
     class Precision(models.TextChoices):
         PROVIDED = "provided", "Provided with the data"
         ADDRESS = "address", "Geocoded address"

@@ -8,6 +8,7 @@ from django import forms
 from .curation import strip_control_characters
 from .forms import CertificationClaimForm, HttpURLField, phone_validator
 from .models import OwnerRequest, state_validator, validate_npi
+from .practice import NewPatients
 
 
 class UpperCaseField(forms.CharField):
@@ -74,7 +75,11 @@ class ListingDetailsForm(forms.Form):
         required=False,
         help_text="Also where we send a code if someone claims this listing.",
     )
-    accepting_new_patients = forms.BooleanField(required=False)
+    new_patients = forms.ChoiceField(
+        label="New patients",
+        choices=NewPatients.choices,
+        help_text="What patients who call you will hear (saving a change dates it today).",
+    )
     telehealth = forms.BooleanField(required=False, label="Offers telehealth")
 
     def clean_bio(self) -> str:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import router
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from . import conditions, curation, ratelimit, seo
 from .forms import ListingSubmissionForms, ReportForm
 from .models import Location, Practitioner
+from .practice import attach_practice_details
 from .search.filters import PractitionerFilter
 from .search.query import search_practitioners
 
@@ -77,6 +80,9 @@ def profile(request: HttpRequest, slug: str) -> HttpResponse:
         listings = listings.published()
     practitioner = get_object_or_404(listings, slug=slug)
     locations = list(Location.objects.filter(practitioner=practitioner).order_by("pk"))
+    attach_practice_details(
+        [practitioner], locations, db=router.db_for_read(Location), now=timezone.now()
+    )
     response = render(
         request,
         "practitioners/profile.html",

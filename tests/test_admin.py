@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from practitioners import curation
-from practitioners.ingest.csv import COLUMNS, import_practitioners
+from practitioners.ingest.csv import COLUMNS, OPTIONAL_COLUMNS, import_practitioners
 from practitioners.ingest.export import PractitionerResource, escape_formula
 from practitioners.models import (
     Certification,
@@ -200,6 +200,15 @@ def test_the_change_form_says_which_fields_came_from_nppes_and_which_staff_corre
     assert re.search(r"<td>phone</td><td>901-555-9999</td><td>corrected by staff</td>", html)
 
 
+# The management form of the clinic page's opening-hours editor, with no rows.
+NO_HOURS_ROWS = {
+    "opening_hours-TOTAL_FORMS": "0",
+    "opening_hours-INITIAL_FORMS": "0",
+    "opening_hours-MIN_NUM_FORMS": "0",
+    "opening_hours-MAX_NUM_FORMS": "1000",
+}
+
+
 def change_form_data(practitioner: Practitioner, **overrides) -> dict[str, str]:
     """What the change form posts back when nothing is edited (no inline rows)."""
     data = {
@@ -215,7 +224,7 @@ def change_form_data(practitioner: Practitioner, **overrides) -> dict[str, str]:
         "website": practitioner.website,
         "bio": practitioner.bio,
         "external_id": practitioner.external_id,
-        "accepting_new_patients": "on",
+        "new_patients": practitioner.new_patients,
         "_save": "Save",
     }
     for prefix in ("locations", "certification_records", "reports"):
@@ -416,6 +425,7 @@ def test_typing_coordinates_on_a_clinic_sets_a_manual_pin(staff_client, listings
         "postal_code": location.postal_code,
         "latitude": "35.1300",
         "longitude": "-89.8000",
+        **NO_HOURS_ROWS,
     }
     assert staff_client.post(url, data).status_code == 302
     location.refresh_from_db()
@@ -435,6 +445,7 @@ def test_coordinates_outside_the_us_are_refused_with_a_hint(staff_client, listin
         "postal_code": location.postal_code,
         "latitude": "-89.8",
         "longitude": "35.13",
+        **NO_HOURS_ROWS,
     }
     response = staff_client.post(url, data)
     assert response.status_code == 200
@@ -455,6 +466,7 @@ def test_changing_a_clinic_address_in_the_admin_geocodes_it_again(
         "postal_code": "38103",
         "latitude": str(location.latitude),
         "longitude": str(location.longitude),
+        **NO_HOURS_ROWS,
     }
     with django_capture_on_commit_callbacks(execute=True):
         assert staff_client.post(url, data).status_code == 302
@@ -789,7 +801,7 @@ def test_an_export_has_the_import_columns_and_imports_back_unchanged(listings):
     dataset = PractitionerResource().export(
         queryset=Practitioner.objects.filter(pk__in=[alpha.pk, beta.pk])
     )
-    assert dataset.headers == [*COLUMNS, "npi"]
+    assert dataset.headers == [*COLUMNS, *OPTIONAL_COLUMNS]  # npi and the practice columns
     rows = dataset.dict
     assert [r["name"] for r in rows] == ["Alpha Published", "Beta Pending"]
     assert rows[0]["bio"] == "'=cmd()"

@@ -825,6 +825,42 @@ def test_list_your_practice_adds_blocks_in_place_and_focuses_the_error_summary(o
     assert page.script_errors == []
 
 
+def test_more_filters_narrow_by_language_access_and_hours_and_the_rows_say_so(open_page, memphis):
+    from practitioners.practice import Language, OpeningHours
+
+    spanish = memphis["levels"]
+    spanish.languages.set(Language.objects.filter(code__in=["en", "es"]))
+    clinic = spanish.locations.get()
+    Location.objects.filter(pk=clinic.pk).update(wheelchair_entrance=True)
+    for weekday in range(6):
+        OpeningHours.objects.create(
+            location=clinic, weekday=weekday, opens=dt.time(8), closes=dt.time(19)
+        )
+    memphis["nearest"].languages.set(Language.objects.filter(code="es"))  # no wheelchair
+
+    page = open_page("/")
+    search_memphis_art_and_graston(page)
+    expect(page.locator("ol.results li.result")).to_have_count(5)
+    page.get_by_text("More filters").click()
+    page.get_by_label("Spanish", exact=True).check()
+    page.get_by_label("Wheelchair-accessible entrance").check()
+    page.get_by_label("Open", exact=True).select_option("weekends")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.wait_for_url(re.compile(r"language=es"))
+
+    params = query(page)
+    assert params["wheelchair"] == ["true"] and params["open"] == ["weekends"]
+    assert params["certification"] == ["art", "graston"]
+    assert row_names(page) == ["Jordan Ellis"]
+    row = page.locator("ol.results li.result").first
+    expect(row).to_contain_text("Speaks English, Spanish")
+    expect(row).to_contain_text("Wheelchair-accessible entrance")
+    # The filters stay open and set, so the next change keeps them.
+    expect(page.get_by_label("Spanish", exact=True)).to_be_checked()
+    expect(page.get_by_label("Open", exact=True)).to_have_value("weekends")
+    shot(page, "search-more-filters")
+
+
 # --- Searching by condition, and the landing pages -------------------------------------------
 
 

@@ -115,7 +115,7 @@ def test_staff_can_revert_an_owner_edit(listing, jane):
             "phone": "",
             "website": "",
             "email": "",
-            "accepting_new_patients": "on",
+            "new_patients": "accepting",
         },
     )
     listing.refresh_from_db()
@@ -148,7 +148,7 @@ def test_registry_fields_are_not_the_owners_to_change_but_a_request_to_staff(lis
             "name": "Dr Someone Else",
             "npi": "1987654328",
             "bio": "x",
-            "accepting_new_patients": "on",
+            "new_patients": "accepting",
         },
     )
     listing.refresh_from_db()
@@ -439,7 +439,7 @@ def test_another_listings_ids_in_the_post_body_change_only_your_own_listing(
         "slug": other_listing.slug,
         "id": other_listing.pk,
     }
-    client.post("/my-listing/", {"bio": "Mine", "accepting_new_patients": "on", **forged})
+    client.post("/my-listing/", {"bio": "Mine", "new_patients": "accepting", **forged})
     client.post("/my-listing/confirm/", forged)
     client.post("/my-listing/requests/hide/", {"note": "x", **forged})
     client.post("/my-listing/requests/change/", {"field": "name", "value": "Hijacked", **forged})
@@ -513,3 +513,18 @@ def test_the_demo_has_a_claimed_listing_near_38117_whose_owner_can_sign_in(setti
     profile = Client().get(listing.get_absolute_url())
     shown = text_of(profile, ".certifications")
     assert "self-reported" in shown and "verified" in shown
+
+
+def test_the_owner_sets_the_four_value_new_patient_status_and_it_is_dated_today(listing, jane):
+    client = session(jane)
+    page = dashboard(client)
+    assert 'name="new_patients"' in page.content.decode()
+    response = client.post(
+        "/my-listing/",
+        {"bio": listing.bio, "new_patients": "existing_and_family", "telehealth": ""},
+    )
+    assert response.status_code in (200, 302)
+    listing.refresh_from_db()
+    assert listing.new_patients == "existing_and_family"
+    assert listing.new_patients_checked_on == timezone.localdate()
+    assert client.post("/my-listing/", {"new_patients": "maybe"}).status_code == 400

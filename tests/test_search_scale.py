@@ -261,7 +261,7 @@ def test_insert_new_writes_what_bulk_create_writes():
             {"telehealth": False},
         ),
         (
-            lambda qs: qs.filter(accepting_new_patients=True, name__icontains="PERSON 2").holding(
+            lambda qs: qs.filter(new_patients="accepting", name__icontains="PERSON 2").holding(
                 [certification("art")]
             ),
             {"accepting_new_patients": True, "name": "PERSON 2", "certifications": ["art"]},
@@ -281,3 +281,70 @@ def test_the_search_pages_give_what_near_gives_for_any_filters(dense_city, narro
     assert [(m.practitioner_id, m.location_id) for m in matches] == expected
     assert [(m.practitioner_id, m.location_id) for m in page] == expected[20:40]
     assert count_near(params, up_to=100_000) == len(expected)
+
+
+@pytest.fixture
+def dense_city_with_practice_details(dense_city):
+    """The dense city, with languages on some practitioners and wheelchair access and weekend
+    hours on some clinics (many practitioners have one clinic that passes and one that fails)."""
+    from practitioners.practice import Language, interval
+
+    rng = random.Random(17)
+    spanish = Language.objects.get(code="es")
+    through = Practitioner.languages.through
+    through.objects.bulk_create(
+        [
+            through(practitioner_id=p.pk, language_id=spanish.pk)
+            for p in dense_city
+            if rng.random() < 0.5
+        ]
+    )
+    clinics = list(Location.objects.filter(practitioner__in=dense_city).order_by("pk"))
+    ramps = [c.pk for c in clinics if rng.random() < 0.5]
+    Location.objects.filter(pk__in=ramps).update(wheelchair_entrance=True)
+    import datetime as dt
+
+    from practitioners.practice import OpeningHours
+
+    OpeningHours.objects.bulk_create(
+        [
+            interval(c.pk, rng.choice([0, 5, 6]), dt.time(9), dt.time(13))
+            for c in clinics
+            if rng.random() < 0.6
+        ]
+    )
+    return dense_city
+
+
+def test_practice_filters_page_and_count_like_the_brute_force(
+    client, settings, dense_city_with_practice_details
+):
+    """Spanish (on the practitioner), wheelchair and weekends (on the clinic shown): each page
+    and the count are the brute force's, and each row shows the nearest clinic that passes."""
+    from practitioners.practice import OpeningHours
+
+    settings.SEARCH_COUNT_CAP = 10_000
+    speaks = Practitioner.languages.through.objects.filter(language__code="es")
+    passing = Location.objects.filter(
+        practitioner__in=Practitioner.objects.published().filter(
+            pk__in=speaks.values("practitioner_id")
+        ),
+        wheelchair_entrance=True,
+        pk__in=OpeningHours.objects.filter(weekday__gte=5).values("location_id"),
+    ).annotate(distance=geo.distance_expression(MANHATTAN))
+    nearest_clinic: dict[int, tuple[float, int]] = {}
+    for practitioner_id, pk, distance in passing.values_list("practitioner_id", "pk", "distance"):
+        if distance <= 8 and (distance, pk) < nearest_clinic.get(practitioner_id, (1e9, 0)):
+            nearest_clinic[practitioner_id] = (distance, pk)
+    names = dict(Practitioner.objects.values_list("pk", "name"))
+    reference = sorted(nearest_clinic, key=lambda pk: (nearest_clinic[pk][0], names[pk], pk))
+    assert len(reference) > 40
+
+    query = "zip=10001&radius=8&language=es&wheelchair=true&open=weekends"
+    for page in (1, 2, 3):
+        body = client.get(f"/api/practitioners/?{query}&page={page}").json()
+        expected = reference[(page - 1) * 20 : page * 20]
+        assert [r["id"] for r in body["results"]] == expected
+        shown = [round(r["distance_mi"], 1) for r in body["results"]]
+        assert shown == [round(nearest_clinic[pk][0], 1) for pk in expected]
+        assert body["count"] == len(reference)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from bs4 import BeautifulSoup
 from django.utils import timezone
 
 from practitioners.models import PractitionerCertification
@@ -41,8 +42,11 @@ def test_a_self_reported_certification_matches_and_is_labelled_on_the_result_row
 ):
     page = client.get("/search/?zip=38117&certification=art")
     assert "Vera Checked" in text_of(page) and "Sally Says" in text_of(page)
-    sally = [row for row in page.content.decode().split("<li") if "Sally Says" in row]
-    assert any("self-reported" in row for row in sally)
+    # The whole result row (li.result), not a piece of its markup: the row now holds lists
+    # of its own (badges, practice facts).
+    rows = BeautifulSoup(page.content, "html.parser").select("li.result")
+    sally = [row for row in rows if "Sally Says" in row.select_one(".result-name").get_text()]
+    assert len(sally) == 1 and "self-reported" in sally[0].select_one(".badges").get_text()
     api = client.get(API, {"zip": "38117", "certification": "art"}).json()
     by_name = {row["name"]: row for row in api["results"]}
     assert by_name["Sally Says"]["self_reported_certifications"] == ["art"]

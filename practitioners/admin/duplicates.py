@@ -31,7 +31,7 @@ COMPARED_FIELDS = [
     "phone",
     "email",
     "website",
-    "accepting_new_patients",
+    "new_patients",
     "telehealth",
     "bio",
     "external_id",

@@ -13,8 +13,27 @@ from ..models import (
     Practitioner,
 )
 from ..search import geo
-from ..search.results import CLINIC_FIELDS
+from ..search.results import CLINIC_ACCESS_FIELDS as RESULT_CLINIC_ACCESS_FIELDS
+from ..search.results import CLINIC_CHECKED_FIELDS, CLINIC_FIELDS
 from .common import ADDRESS_FIELDS
+
+# The fields of practice.PracticeDetails and practice.ClinicAccess the admin edits.
+PRACTICE_FIELDS = [
+    "new_patients",
+    "new_patients_checked_on",
+    "languages",
+    "languages_checked_on",
+    "payers",
+    "self_pay",
+    "self_pay_min",
+    "self_pay_max",
+    "sliding_scale",
+    "hsa_fsa",
+    "payment_checked_on",
+    "gender",
+]
+# The clinic's accessibility, temporary closure and "confirmed" dates (search/results.py).
+CLINIC_ACCESS_FIELDS = [*RESULT_CLINIC_ACCESS_FIELDS, *CLINIC_CHECKED_FIELDS]
 
 
 def https_formfield(field: models.Field, **kwargs) -> forms.Field | None:
@@ -40,10 +59,10 @@ class PractitionerAdminForm(forms.ModelForm):
             "phone",
             "email",
             "website",
-            "accepting_new_patients",
             "telehealth",
             "bio",
             "external_id",
+            *PRACTICE_FIELDS,
         ]
 
 
@@ -54,6 +73,7 @@ class LocationAdminForm(forms.ModelForm):
         fields = [
             "practitioner",
             *(name for name in CLINIC_FIELDS if name != "precision"),
+            *CLINIC_ACCESS_FIELDS,
         ]
 
     def save(self, commit: bool = True) -> Location:

@@ -24,6 +24,8 @@ class LocationInline(admin.StackedInline):
         ("city", "state", "postal_code"),
         "phone",
         ("latitude", "longitude"),
+        ("wheelchair_entrance", "accessible_restroom", "parking", "public_transit"),
+        ("accessibility_checked_on", "reopens_on", "hours_checked_on"),
         "map_link",
         ("precision", "geocode_status", "geocode_provider", "geocoded_at"),
         "geocode_error",

@@ -10,11 +10,13 @@ from ..models import (
 )
 from .common import osm_link, regeocode, save_location_form
 from .forms import LocationAdminForm
+from .practice import OpeningHoursInline
 
 
 @admin.register(Location)
 class LocationAdmin(SimpleHistoryAdmin):
     form = LocationAdminForm
+    inlines = [OpeningHoursInline]
     list_display = [
         "one_line_address",
         "practitioner",

@@ -72,6 +72,7 @@ class PractitionerAdmin(DuplicatesPage, CsvImportPages, ExportActionMixin, Simpl
         DuplicateFilter,
     ]
     list_select_related = ["profession"]
+    filter_horizontal = ["languages", "payers"]
     search_fields = [
         "name",
         "email",
@@ -100,9 +101,21 @@ class PractitionerAdmin(DuplicatesPage, CsvImportPages, ExportActionMixin, Simpl
                     "phone",
                     "email",
                     "website",
-                    "accepting_new_patients",
                     "telehealth",
                     "bio",
+                ]
+            },
+        ),
+        (
+            "New patients, languages, payment",
+            {
+                "fields": [
+                    ("new_patients", "new_patients_checked_on"),
+                    ("languages", "languages_checked_on"),
+                    "payers",
+                    ("self_pay", "self_pay_min", "self_pay_max"),
+                    ("sliding_scale", "hsa_fsa", "payment_checked_on"),
+                    "gender",
                 ]
             },
         ),

@@ -43,7 +43,7 @@ OWNED_FIELDS = (
     "website",
     "phone",
     "email",
-    "accepting_new_patients",
+    "new_patients",
     "telehealth",
 )
 VERIFIED_SOURCE = "certificate reviewed"
@@ -100,8 +100,13 @@ def update_listing(*, practitioner: Practitioner, owner: User, changes: dict) ->
             return []
         for name in changed:
             setattr(listing, name, changes[name])
+        dated = []
+        if "new_patients" in changed:
+            # The practitioner confirmed it: the public sees "confirmed <month>".
+            listing.new_patients_checked_on = timezone.localdate()
+            dated.append("new_patients_checked_on")
         _with_history_user(listing, owner, f"{OWNER}: edited {', '.join(changed)}")
-        listing.save(update_fields=[*changed, "updated_at"])
+        listing.save(update_fields=[*changed, *dated, "updated_at"])
     return changed
 
 

@@ -29,6 +29,7 @@ from ..models import (
     unique_listing_slugs,
 )
 from ..search import index as search_index
+from . import practice_columns
 
 BATCH_SIZE = 2000
 # What an import may set on a listing, and on a clinic besides its address and coordinates.
@@ -40,7 +41,7 @@ PRACTITIONER_FIELDS = [
     "phone",
     "website",
     "email",
-    "accepting_new_patients",
+    "new_patients",
     "telehealth",
     "status",
     "npi",
@@ -72,6 +73,8 @@ class LocationRecord:
     phone: str
     latitude: float | None
     longitude: float | None
+    # The row's optional practice columns (practice_columns.py), when the file has any.
+    practice: practice_columns.PracticeRow | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -327,6 +330,7 @@ def _by_external_id(external_ids: list[str]):
 
 
 def _differences(practitioner: Practitioner, values: dict) -> list[str]:
+    practice_columns.keep_refined_new_patients(practitioner, values)
     return [f for f in PRACTITIONER_FIELDS if getattr(practitioner, f) != values[f]]
 
 
@@ -469,6 +473,7 @@ def write_records(
         )
     if change_reason:
         _record_additions(new_certs, new_locations, known_ids, change_reason)
+    practice_columns.apply_practice_rows(records.values(), ids, address_key=same_clinic_key)
     report.locations_created += len(new_locations)
     report.locations_updated += len(changed_locations)
     report.certifications_added += len(new_certs)

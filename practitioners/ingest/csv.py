@@ -24,7 +24,9 @@ from django.db import transaction
 
 from .. import tasks
 from ..models import Certification, Location, Practitioner, Profession, npi_check_digit_ok
+from ..practice import NewPatients
 from ..search import geo
+from . import practice_columns
 from .bulk import (
     BATCH_SIZE,
     PER_CLINIC_FIELDS,
@@ -70,7 +72,7 @@ COLUMNS = [
     "bio",
     "status",
 ]
-OPTIONAL_COLUMNS = ["npi"]
+OPTIONAL_COLUMNS = ["npi", *practice_columns.COLUMNS]
 # The admin's export formats this importer reads back (the others are for reading, not editing).
 IMPORTED_FORMATS = ("csv",)
 REQUIRED_COLUMNS = [
@@ -240,6 +242,7 @@ class RowParser:
         self.professions = dict(Profession.objects.values_list("slug", "id"))
         self.certifications = dict(Certification.objects.values_list("slug", "id"))
         self.statuses = set(Practitioner.Status.values)
+        self.practice = practice_columns.PracticeColumns()
         self.max_lengths = {
             column: model._meta.get_field(name).max_length
             for column, (model, name) in LENGTH_CHECKED.items()
@@ -311,6 +314,7 @@ class RowParser:
             telehealth = _parse_bool(get.get("telehealth", ""), "telehealth", False)
         except ValueError as error:
             problems.append(str(error))
+        practice = self.practice.parse(get, problems)
         if problems:
             raise ValueError("; ".join(problems))
         values = {
@@ -321,7 +325,9 @@ class RowParser:
             "phone": get.get("phone", ""),
             "website": website,
             "email": email,
-            "accepting_new_patients": accepting,
+            "new_patients": practice_columns.FromYesNo(
+                NewPatients.ACCEPTING if accepting else NewPatients.NOT_ACCEPTING
+            ),
             "telehealth": telehealth,
             "status": status,
             "npi": npi,
@@ -339,7 +345,11 @@ class RowParser:
             phone=get.get("phone", ""),
             latitude=latitude,
             longitude=longitude,
+            practice=practice,
         )
+        if practice is not None and "new_patients" in practice.practitioner:
+            # The four values win over the older yes/no column when a file has both.
+            values["new_patients"] = practice.practitioner.pop("new_patients")
         return values, certification_ids, location
 
 

@@ -19,6 +19,7 @@ from ..models import (
 )
 from ..search import geo
 from .csv import COLUMNS, ImportReport, import_practitioners
+from .demo_practice import fill_practice_details
 
 # The demo's claimed listing (docs/claiming.md says how to sign in as its owner locally).
 DEMO_OWNER_EMAIL = "owner@example.com"
@@ -241,6 +242,7 @@ def seed_demo() -> ImportReport:
             PractitionerCertification.objects.bulk_update(
                 records, ["verified_on", "verification_source", "earned_on", "expires_on"]
             )
+        fill_practice_details()
         seed_demo_owner()
     return report
 

@@ -15,6 +15,7 @@ from import_export import resources
 from import_export.fields import Field
 
 from ..models import Location, Practitioner, PractitionerCertification
+from . import practice_columns
 from .csv import COLUMNS, OPTIONAL_COLUMNS, escape_formula
 
 __all__ = ["EXPORT_COLUMNS", "PractitionerResource", "escape_formula", "export_rows"]
@@ -39,6 +40,7 @@ def _practitioner_columns(practitioner: Practitioner) -> dict:
         "bio": practitioner.bio,
         "status": practitioner.status,
         "npi": practitioner.npi,
+        **practice_columns.practitioner_cells(practitioner),
     }
 
 
@@ -56,6 +58,7 @@ def _location_columns(location: Location | None) -> dict:
         "longitude": location.longitude,
         # A clinic's own phone, when it has one, is what the row's phone means for it.
         **({"phone": location.phone} if location.phone else {}),
+        **practice_columns.clinic_cells(location),
     }
 
 
@@ -94,6 +97,27 @@ class PractitionerResource(resources.ModelResource):
     bio = Field(attribute=None, column_name="bio")
     status = Field(attribute=None, column_name="status")
     npi = Field(attribute=None, column_name="npi")
+    # The optional practice columns (practice_columns.COLUMNS).
+    new_patients = Field(attribute=None, column_name="new_patients")
+    new_patients_checked_on = Field(attribute=None, column_name="new_patients_checked_on")
+    languages = Field(attribute=None, column_name="languages")
+    languages_checked_on = Field(attribute=None, column_name="languages_checked_on")
+    insurance = Field(attribute=None, column_name="insurance")
+    self_pay = Field(attribute=None, column_name="self_pay")
+    self_pay_min = Field(attribute=None, column_name="self_pay_min")
+    self_pay_max = Field(attribute=None, column_name="self_pay_max")
+    sliding_scale = Field(attribute=None, column_name="sliding_scale")
+    hsa_fsa = Field(attribute=None, column_name="hsa_fsa")
+    payment_checked_on = Field(attribute=None, column_name="payment_checked_on")
+    gender = Field(attribute=None, column_name="gender")
+    hours = Field(attribute=None, column_name="hours")
+    hours_checked_on = Field(attribute=None, column_name="hours_checked_on")
+    reopens_on = Field(attribute=None, column_name="reopens_on")
+    wheelchair_entrance = Field(attribute=None, column_name="wheelchair_entrance")
+    accessible_restroom = Field(attribute=None, column_name="accessible_restroom")
+    parking = Field(attribute=None, column_name="parking")
+    public_transit = Field(attribute=None, column_name="public_transit")
+    accessibility_checked_on = Field(attribute=None, column_name="accessibility_checked_on")
 
     class Meta:
         model = Practitioner
@@ -107,7 +131,12 @@ class PractitionerResource(resources.ModelResource):
             queryset.select_related("profession")
             .prefetch_related(None)  # the admin's own prefetches would clash with these
             .prefetch_related(
-                Prefetch("locations", queryset=Location.objects.order_by("pk")),
+                Prefetch(
+                    "locations",
+                    queryset=Location.objects.order_by("pk").prefetch_related("opening_hours"),
+                ),
+                "languages",
+                "payers",
                 Prefetch(
                     "certification_records",
                     queryset=PractitionerCertification.objects.select_related(

@@ -21,6 +21,7 @@ from functools import cache
 from typing import BinaryIO
 
 from ..models import Location, Practitioner, TaxonomyMapping, npi_check_digit_ok
+from ..practice import Gender
 from ..search import geo
 
 BATCH_SIZE = 2000
@@ -50,6 +51,8 @@ MAIN_OPTIONAL = {
     "name_prefix": "Provider Name Prefix Text",
     "name_suffix": "Provider Name Suffix Text",
     "credentials": "Provider Credential Text",
+    # A search filter only, never shown (docs/filters.md).
+    "gender": "Provider Sex Code",
     "address_line2": "Provider Second Line Business Practice Location Address",
     "country": "Provider Business Practice Location Address Country Code (If outside U.S.)",
     "phone": "Provider Business Practice Location Address Telephone Number",
@@ -72,7 +75,8 @@ LOCATIONS_OPTIONAL = {
     "phone": "Provider Secondary Practice Location Address - Telephone Number",
 }
 
-PRACTITIONER_FIELDS = ("name", "credentials", "phone", "profession")
+PRACTITIONER_FIELDS = ("name", "credentials", "phone", "gender", "profession")
+NPPES_GENDERS = {"F": Gender.FEMALE, "M": Gender.MALE}  # "U" (unknown) and empty stay empty
 LOCATION_FIELDS = ("address_line1", "address_line2", "city", "state", "postal_code", "phone")
 GEOCODE_FIELDS = ("latitude", "longitude", "precision", "geocode_status")
 
@@ -451,6 +455,7 @@ class RowReader:
             "name": name,
             "credentials": get("credentials")[: max_length("credentials")],
             "phone": phone,
+            "gender": NPPES_GENDERS.get(get("gender").upper(), ""),
         }
         row.licences = self.licences(get)
         row.location = {

@@ -169,6 +169,7 @@ class Writer:
                     "name",
                     "credentials",
                     "phone",
+                    "gender",
                     "profession",
                     "status",
                     "status_reason",
@@ -229,6 +230,7 @@ class Writer:
             "name": practitioner.name,
             "credentials": practitioner.credentials,
             "phone": practitioner.phone,
+            "gender": practitioner.gender,
             "profession": self.professions[practitioner.profession_id].slug
             if practitioner.profession_id in self.professions
             else None,

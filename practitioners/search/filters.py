@@ -20,8 +20,10 @@ from django.utils import timezone
 
 from .. import conditions
 from ..models import Certification, Condition, Practitioner
+from ..practice import Gender, NewPatients
 from . import geo
 from .params import SearchParams, certification_groups
+from .practice_filters import OPEN_CHOICES, PracticeFilters
 from .query import choice_rows
 
 BOOLEAN_CHOICES = (("true", "Yes"), ("false", "No"))
@@ -132,6 +134,15 @@ def _yes_no(label: str) -> django_filters.ChoiceFilter:
     )
 
 
+def _yes_only(label: str) -> django_filters.ChoiceFilter:
+    """A filter that is on (``true``) or absent: "offers it", never "does not"."""
+    return django_filters.ChoiceFilter(
+        label=label,
+        choices=(("true", "Yes"),),
+        error_messages={"invalid_choice": "Use true, or leave it out."},
+    )
+
+
 class PractitionerFilter(django_filters.FilterSet):
     """The search's parameters. ``params`` (once ``is_valid()``) is the validated search."""
 
@@ -176,6 +187,38 @@ class PractitionerFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(label="Name", max_length=100, strip=True)
     verified_only = _yes_no("Verified certifications only")
     condition = django_filters.CharFilter(label="What's bothering you?", max_length=100, strip=True)
+    # The practice filters (docs/filters.md): SearchParams.practice.
+    language = django_filters.MultipleChoiceFilter(
+        label="Languages",
+        choices=[],  # filled per request in __init__: languages are data, not code
+        error_messages={"invalid_choice": "Unknown language %(value)s (use an ISO 639 code)."},
+    )
+    insurance = django_filters.ChoiceFilter(
+        label="Insurance",
+        choices=[],  # filled per request in __init__, by payer slug
+        empty_label=None,  # the template offers "Any or none"
+        error_messages={"invalid_choice": "Unknown insurance %(value)s."},
+    )
+    self_pay = _yes_only("Self-pay welcome")
+    sliding_scale = _yes_only("Sliding-scale fees")
+    wheelchair = _yes_only("Wheelchair-accessible entrance")
+    open = django_filters.ChoiceFilter(
+        label="Open",
+        choices=OPEN_CHOICES,
+        error_messages={"invalid_choice": "Use evenings, weekends or now."},
+    )
+    new_patients = django_filters.ChoiceFilter(
+        label="New patients",
+        choices=NewPatients.choices,
+        error_messages={
+            "invalid_choice": "Use accepting, not_accepting, existing_only or existing_and_family."
+        },
+    )
+    gender = django_filters.ChoiceFilter(
+        label="Practitioner's gender",
+        choices=Gender.choices,
+        error_messages={"invalid_choice": "Use female or male."},
+    )
 
     class Meta:
         model = Practitioner
@@ -184,19 +227,26 @@ class PractitionerFilter(django_filters.FilterSet):
 
     def __init__(self, data=None, *args, **kwargs) -> None:
         super().__init__(data, *args, **kwargs)
-        self.every_certification, self.every_profession = choice_rows()
+        # One statement per search: the choices, the requested certifications and their
+        # levels, the languages and the payers all come from these few dozen rows.
+        choices = choice_rows()
+        self.every_certification = choices.certifications
+        self.every_profession = choices.professions
+        self.every_language, self.every_payer = choices.languages, choices.payers
         self.filters["certification"].extra["choices"] = certification_choices(
             self.every_certification
         )
         self.filters["profession"].extra["choices"] = [
             (profession.slug, profession.name) for profession in self.every_profession
         ]
+        self.filters["language"].extra["choices"] = [(g.code, g.name) for g in self.every_language]
+        self.filters["insurance"].extra["choices"] = [(y.slug, y.name) for y in self.every_payer]
 
     def get_form_class(self) -> type[forms.Form]:
         # django-filter builds a new form class per request; it depends only on the choices.
-        choices = (
-            tuple(self.filters["certification"].extra["choices"]),
-            tuple(self.filters["profession"].extra["choices"]),
+        choices = tuple(
+            tuple(self.filters[name].extra["choices"])
+            for name in ("certification", "profession", "language", "insurance")
         )
         form_class = _FORM_CLASSES.get(choices)
         if form_class is None:
@@ -208,6 +258,25 @@ class PractitionerFilter(django_filters.FilterSet):
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         raise NotImplementedError(
             "The FilterSet only validates: search with query.search_practitioners(self.params)."
+        )
+
+    def _practice(self) -> PracticeFilters:
+        """The validated practice filters (call ``is_valid()`` first)."""
+        cleaned = self.form.cleaned_data
+        language_ids = {g.code: g.id for g in self.every_language}
+        payer_ids = {y.slug: y.id for y in self.every_payer}
+        return PracticeFilters(
+            language_ids=tuple(
+                sorted({language_ids[code] for code in cleaned.get("language") or []})
+            ),
+            payer_id=payer_ids.get(cleaned.get("insurance") or ""),
+            self_pay=cleaned.get("self_pay") == "true",
+            sliding_scale=cleaned.get("sliding_scale") == "true",
+            wheelchair=cleaned.get("wheelchair") == "true",
+            open=cleaned.get("open") or None,
+            new_patients=cleaned.get("new_patients") or None,
+            gender=cleaned.get("gender") or None,
+            now=timezone.now(),
         )
 
     @property
@@ -245,6 +314,7 @@ class PractitionerFilter(django_filters.FilterSet):
             telehealth=yes_no.get(cleaned.get("telehealth") or ""),
             name=cleaned.get("q") or "",
             verified_only=yes_no.get(cleaned.get("verified_only") or "") is True,
+            practice=self._practice(),
         )
 
     @property

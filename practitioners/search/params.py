@@ -16,6 +16,7 @@ from django.conf import settings
 
 from . import geo
 from . import index as search_index
+from .practice_filters import PracticeFilters
 
 MatchMode = Literal["all", "any"]
 
@@ -66,7 +67,8 @@ def certification_groups(
 class SearchParams:
     """A validated search. ``origin`` None means "anywhere, by name" (no distance).
 
-    To add a filter: a field here, its SQL in ``query.practitioner_conditions``, its form field
+    To add a filter: a field here (or in ``PracticeFilters``), its SQL in
+    ``query.practitioner_conditions`` (a clinic's in ``query.clinic_conditions``), its form field
     in ``filters.PractitionerFilter`` (docs/search.md walks through it)."""
 
     on: dt.date  # the day the search runs on: a certificate expiring before it does not count
@@ -78,12 +80,16 @@ class SearchParams:
     # requirement, "any of them" (with match=any, any of them or of the ticked ones).
     condition_techniques: tuple[CertificationGroup, ...] = ()
     profession_id: int | None = None
+    # The yes/no from before Plan-Net's four values: True is "accepting", False any other.
     accepting_new_patients: bool | None = None
     telehealth: bool | None = None
     name: str = ""  # part of the practitioner's name, any case
     # Only certificates staff verified count (not self-reported or never-checked ones); with no
     # certification asked for, the practitioner must hold at least one verified certificate.
     verified_only: bool = False
+    # Languages, payment, access, hours, new-patient status, gender (search/practice_filters.py):
+    # conditions on the practitioner and on the clinic a row shows.
+    practice: PracticeFilters = field(default_factory=PracticeFilters)
 
     @property
     def required_groups(self) -> tuple[CertificationGroup, ...]:

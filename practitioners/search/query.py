@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils import timezone
 
 from ..models import Certification, Location, Practitioner, PractitionerCertification, Profession
+from ..practice import Language, NewPatients, Payer, apply_details_columns, details_columns_sql
 from . import geo
 from . import index as search_index
 from .params import CertificationGroup, SearchParams
@@ -43,6 +45,8 @@ PRACTITIONER = Practitioner._meta.db_table
 PROFESSION = Profession._meta.db_table
 RECORD = PractitionerCertification._meta.db_table
 CERTIFICATION = Certification._meta.db_table
+LANGUAGE = Language._meta.db_table
+PAYER = Payer._meta.db_table
 
 # Sizing the circle a page is sorted from: counts of circles this much smaller each time, at
 # most this many, and none when the whole circle holds fewer matches than this (a few hundred
@@ -81,26 +85,44 @@ def _fetch(sql: str, params: Sequence) -> tuple[str, list[tuple]]:
 # --- What the form offers -------------------------------------------------------------------
 
 
-def choice_rows() -> tuple[list[Certification], list[Profession]]:
-    """Every certification and profession (id, slug, name, and a certification's parent), in
-    one statement: the form's choices, its validation and the certifications' levels all come
-    from these few dozen rows. Plain SQL: composing the ORM union cost more than running it."""
+@dataclass(frozen=True)
+class Choices:
+    """What the form offers and validates against, from one statement."""
+
+    certifications: list[Certification]
+    professions: list[Profession]
+    languages: list[Language]
+    payers: list[Payer]
+
+
+def choice_rows() -> Choices:
+    """Every certification, profession, language and payer (id, slug or code, name, and a
+    certification's parent), in one statement: the form's choices, its validation and the
+    certifications' levels all come from these few dozen rows. Plain SQL: composing the ORM
+    union cost more than running it."""
     sql = (
         f"SELECT 'c', id, slug, name, parent_id FROM {CERTIFICATION} "
-        f"UNION ALL SELECT 'p', id, slug, name, NULL FROM {PROFESSION} ORDER BY 1, 4"
+        f"UNION ALL SELECT 'p', id, slug, name, NULL FROM {PROFESSION} "
+        f"UNION ALL SELECT 'g', id, code, name, NULL FROM {LANGUAGE} "
+        f"UNION ALL SELECT 'y', id, slug, name, NULL FROM {PAYER} ORDER BY 1, 4"
     )
     db, rows = _fetch(sql, ())
-    certifications, professions = [], []
+    choices = Choices(certifications=[], professions=[], languages=[], payers=[])
     for kind, *values in rows:
         if kind == "c":
-            certifications.append(Certification.from_db(db, _CHOICE_CERTIFICATION, values))
+            choices.certifications.append(Certification.from_db(db, _CHOICE_CERTIFICATION, values))
+        elif kind == "p":
+            choices.professions.append(Profession.from_db(db, _CHOICE_SLUG_NAME, values[:3]))
+        elif kind == "g":
+            choices.languages.append(Language.from_db(db, _CHOICE_CODE_NAME, values[:3]))
         else:
-            professions.append(Profession.from_db(db, _CHOICE_PROFESSION, values[:3]))
-    return certifications, professions
+            choices.payers.append(Payer.from_db(db, _CHOICE_SLUG_NAME, values[:3]))
+    return choices
 
 
 _CHOICE_CERTIFICATION = ["id", "slug", "name", "parent_id"]
-_CHOICE_PROFESSION = ["id", "slug", "name"]
+_CHOICE_SLUG_NAME = ["id", "slug", "name"]
+_CHOICE_CODE_NAME = ["id", "code", "name"]
 
 
 # --- The filters, as SQL ----------------------------------------------------------------------
@@ -117,7 +139,9 @@ def practitioner_conditions(
     if params.profession_id is not None:
         conditions.append(("p.profession_id = %s", [params.profession_id]))
     if params.accepting_new_patients is not None:
-        conditions.append(("p.accepting_new_patients = %s", [params.accepting_new_patients]))
+        # The yes/no from before the four values: "no" is any of the other three.
+        operator = "=" if params.accepting_new_patients else "<>"
+        conditions.append((f"p.new_patients {operator} %s", [NewPatients.ACCEPTING.value]))
     if params.telehealth is not None:
         conditions.append(("p.telehealth = %s", [params.telehealth]))
     if params.name:
@@ -134,7 +158,24 @@ def practitioner_conditions(
                 [connection.ops.adapt_datefield_value(params.on)],
             )
         )
+    conditions += params.practice.practitioner_conditions("p")
     return conditions
+
+
+def clinic_conditions(
+    params: SearchParams, connection: BaseDatabaseWrapper, alias: str
+) -> list[tuple[str, list]]:
+    """Every filter on a clinic's own row (access, hours, a temporary closure), as SQL
+    conditions on ``alias``: the one place for them. They decide which clinic a row shows
+    (the nearest that passes), not only whether the practitioner matches."""
+    return params.practice.clinic_conditions(connection, clinic=alias)
+
+
+def _joined(conditions: list[tuple[str, list]]) -> tuple[str, list]:
+    return (
+        " AND ".join(condition for condition, _ in conditions),
+        [value for _, values in conditions for value in values],
+    )
 
 
 def _current_certificate_sql(
@@ -176,8 +217,8 @@ def clinics_in_circle(
     params: SearchParams, radius_mi: float, connection: BaseDatabaseWrapper
 ) -> tuple[str, list]:
     """WHERE clause (and its parameters) for the matching clinics ``l`` in the circle: the
-    index decides the status, the box and the certificates; the practitioner's own filters
-    are checked on the survivors only."""
+    index decides the status, the box and the certificates; the clinic's own filters and then
+    the practitioner's are checked on the survivors only."""
     assert params.origin is not None
     box = geo.bounding_box(params.origin, radius_mi)
     bands = search_index.latitude_bands(box.min_latitude, box.max_latitude)
@@ -188,6 +229,10 @@ def clinics_in_circle(
         holding, holding_params = _holding_sql(group, params, connection)
         sql += f" AND {holding}"
         sql_params += holding_params
+    on_clinic, on_clinic_params = _joined(clinic_conditions(params, connection, "l"))
+    if on_clinic:
+        sql += f" AND {on_clinic}"
+        sql_params += on_clinic_params
     conditions = practitioner_conditions(params, connection)
     if conditions:
         sql += (
@@ -212,6 +257,13 @@ def _listed_practitioners(
     for condition, values in practitioner_conditions(params, connection):
         sql += f" AND {condition}"
         sql_params += values
+    on_clinic, on_clinic_params = _joined(clinic_conditions(params, connection, "s"))
+    if on_clinic:
+        sql += (
+            f" AND EXISTS (SELECT 1 FROM {LOCATION} s WHERE s.practitioner_id = p.id "
+            f"AND {on_clinic})"
+        )
+        sql_params += on_clinic_params
     return sql, sql_params
 
 
@@ -230,6 +282,11 @@ def _count_near_sql(
     assert params.origin is not None
     where, where_params = clinics_in_circle(params, radius_mi, connection)
     sibling, sibling_params = geo.circle_sql(params.origin, radius_mi, "s.latitude", "s.longitude")
+    # A practitioner is counted at its first clinic that matches: a sibling that fails the
+    # clinic filters does not take that place.
+    on_clinic, on_clinic_params = _joined(clinic_conditions(params, connection, "s"))
+    if on_clinic:
+        sibling, sibling_params = f"{sibling} AND {on_clinic}", [*sibling_params, *on_clinic_params]
     sql = (
         f"(SELECT COUNT(*) FROM (SELECT 1 FROM {LOCATION} l WHERE {where} "
         f"AND (NOT l.has_other_clinics OR NOT EXISTS ("
@@ -340,7 +397,23 @@ def nearest(
     return [NearbyMatch(*row) for row in _fetch(sql, sql_params)[1]]
 
 
-_ROW_COLUMNS = ", ".join([*CLINICS.select, *PRACTITIONERS.select, *PROFESSIONS.select])
+def _row_columns(connection: BaseDatabaseWrapper) -> str:
+    """A result row's columns: its clinic, practitioner and profession, then the
+    practitioner's languages and payers and the clinic's hours as three aggregated columns
+    (``practice.details_columns_sql``), so a page needs no statement more for them."""
+    return ", ".join(
+        [
+            *CLINICS.select,
+            *PRACTITIONERS.select,
+            *PROFESSIONS.select,
+            *details_columns_sql(connection.vendor),
+        ]
+    )
+
+
+_FIRST_PRACTITIONER = len(CLINICS)
+_FIRST_PROFESSION = _FIRST_PRACTITIONER + len(PRACTITIONERS)
+_FIRST_DETAIL = _FIRST_PROFESSION + len(PROFESSIONS)
 
 
 def _practitioners_from_rows(
@@ -349,11 +422,12 @@ def _practitioners_from_rows(
     """Practitioners with ``nearest_location`` and ``profession`` attached, from rows of
     ``[distance,] clinic columns, practitioner columns, profession columns``."""
     practitioners = []
+    now = timezone.now()
     for full_row in rows:
         distance, row = (full_row[0], full_row[1:]) if with_distance else (None, full_row)
-        clinic_values = row[: len(CLINICS)]
-        practitioner_values = row[len(CLINICS) : len(CLINICS) + len(PRACTITIONERS)]
-        profession_values = row[len(CLINICS) + len(PRACTITIONERS) :]
+        clinic_values = row[:_FIRST_PRACTITIONER]
+        practitioner_values = row[_FIRST_PRACTITIONER:_FIRST_PROFESSION]
+        profession_values = row[_FIRST_PROFESSION:_FIRST_DETAIL]
         practitioner = PRACTITIONERS.build(db, practitioner_values)
         practitioner.profession = (
             None if profession_values[0] is None else PROFESSIONS.build(db, profession_values)
@@ -362,6 +436,7 @@ def _practitioners_from_rows(
         if clinic_values[0] is not None:
             clinic = CLINICS.build(db, clinic_values)
             clinic.practitioner = practitioner
+        apply_details_columns(practitioner, clinic, row[_FIRST_DETAIL:], now=now)
         practitioner.nearest_location = clinic
         if with_distance:
             practitioner.distance_mi = distance
@@ -384,7 +459,7 @@ def _page_near(
     # own rows are joined to their clinic and profession.
     sql = (
         f"WITH c AS MATERIALIZED ({nearest_clinics}) "
-        f"SELECT m.distance, {_ROW_COLUMNS} FROM ("
+        f"SELECT m.distance, {_row_columns(connection)} FROM ("
         f"SELECT c.practitioner_id, c.id, c.distance FROM c "
         f"JOIN {PRACTITIONER} p ON p.id = c.practitioner_id "
         f"WHERE c.distance <= COALESCE(("
@@ -413,17 +488,20 @@ def _page_by_name(params: SearchParams, *, offset: int, limit: int) -> list[Prac
         return []
     _, connection = _connection()
     where, sql_params = _listed_practitioners(params, connection)
+    # With clinic filters, the first clinic that passes them.
+    on_clinic, on_clinic_params = _joined(clinic_conditions(params, connection, "s"))
     sql = (
-        f"SELECT {_ROW_COLUMNS} FROM ("
+        f"SELECT {_row_columns(connection)} FROM ("
         f"SELECT p.id FROM {PRACTITIONER} p WHERE {where} "
         f"ORDER BY p.name, p.id LIMIT %s OFFSET %s) page "
         f"JOIN {PRACTITIONER} p ON p.id = page.id "
         f"LEFT JOIN {PROFESSION} f ON f.id = p.profession_id "
         f"LEFT JOIN {LOCATION} l ON l.id = ("
-        f"SELECT MIN(s.id) FROM {LOCATION} s WHERE s.practitioner_id = p.id) "
+        f"SELECT MIN(s.id) FROM {LOCATION} s WHERE s.practitioner_id = p.id"
+        f"{f' AND {on_clinic}' if on_clinic else ''}) "
         f"ORDER BY p.name, p.id"
     )
-    db, rows = _fetch(sql, [*sql_params, limit, offset])
+    db, rows = _fetch(sql, [*sql_params, limit, offset, *on_clinic_params])
     return _practitioners_from_rows(db, rows, with_distance=False)
 
 

@@ -23,6 +23,10 @@ from .params import CertificationGroup, MatchMode
 CLINIC_ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "state", "postal_code")
 # What a result row shows of its clinic (the API's "location" object has these keys).
 CLINIC_FIELDS = ("name", *CLINIC_ADDRESS_FIELDS, "phone", "latitude", "longitude", "precision")
+# ... of its accessibility (the API's "location" has these too; the admin's address forms not).
+CLINIC_ACCESS_FIELDS = ("wheelchair_entrance", "accessible_restroom", "parking", "public_transit")
+# ... and for "Temporarily closed until ..." and the "confirmed" dates (practice.ClinicAccess).
+CLINIC_CHECKED_FIELDS = ("accessibility_checked_on", "reopens_on", "hours_checked_on")
 # ... of the practitioner, its profession, and each certificate and its certification.
 PRACTITIONER_FIELDS = (
     "slug",
@@ -30,9 +34,20 @@ PRACTITIONER_FIELDS = (
     "credentials",
     "npi",
     "phone",
-    "accepting_new_patients",
+    "new_patients",  # practice.NewPatients; accepting_new_patients is read from it
     "telehealth",
     "status",
+    # Payment and when each detail was confirmed (practice.PracticeDetails). The gender is a
+    # filter only, never shown; languages and payers come as aggregated columns
+    # (practice.details_columns_sql).
+    "new_patients_checked_on",
+    "languages_checked_on",
+    "self_pay",
+    "self_pay_min",
+    "self_pay_max",
+    "sliding_scale",
+    "hsa_fsa",
+    "payment_checked_on",
     # For "This listing may be out of date" (Practitioner.may_be_out_of_date).
     "last_confirmed_on",
     "created_at",
@@ -84,7 +99,11 @@ def _aware_datetime(value: object) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-CLINICS = Rows(Location, "l", ("id", "practitioner_id", *CLINIC_FIELDS))
+CLINICS = Rows(
+    Location,
+    "l",
+    ("id", "practitioner_id", *CLINIC_FIELDS, *CLINIC_ACCESS_FIELDS, *CLINIC_CHECKED_FIELDS),
+)
 PRACTITIONERS = Rows(Practitioner, "p", ("id", "profession_id", *PRACTITIONER_FIELDS))
 PROFESSIONS = Rows(Profession, "f", ("id", *PROFESSION_FIELDS))
 CERTIFICATES = Rows(

@@ -10,7 +10,7 @@ from django.core.paginator import Page
 from django.utils.dateformat import format as format_date
 from django.utils.safestring import SafeString, mark_safe
 
-from .. import seo
+from .. import practice, seo
 from ..models import Location, Practitioner, PractitionerCertification
 from ..search import geo
 
@@ -105,6 +105,12 @@ def miles(distance: float | None) -> str:
     if distance is None:
         return ""
     return f"{distance:.1f} mi"
+
+
+@register.filter
+def weekly_schedule(hours: list) -> list[tuple[str, str]]:
+    """(day, "8:00-12:00, 13:00-18:00" or "Closed"), Monday to Sunday."""
+    return practice.weekly_schedule(hours)
 
 
 @register.filter

@@ -1,0 +1,143 @@
+"""The practice filters as SQL: languages, insurance, self-pay, sliding scale, new patients and
+gender on the practitioner ``p``; wheelchair access and opening hours on the clinic ``l``.
+
+The clinic conditions go into the SQL that picks each practitioner's nearest clinic, so the
+clinic a result shows is the nearest one that passes them ("open now" finds the branch that is
+open, not the nearest branch of a practice open somewhere). Hours are compared in minutes of
+the week in the clinic's own time zone; the zone follows from the clinic's state and ZIP
+(``practice.time_zone_case_sql``), so the search computes, for the instant it runs, the local
+minute and date in each zone once, and each clinic row picks its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from ..practice import (
+    EVENING_STARTS,
+    MINUTES_PER_DAY,
+    MINUTES_PER_WEEK,
+    Language,
+    OpeningHours,
+    Payer,
+    local_minute_of_week,
+    time_zone_case_sql,
+    time_zone_names,
+)
+
+OpenFilter = Literal["evenings", "weekends", "now"]
+OPEN_CHOICES: tuple[tuple[str, str], ...] = (
+    ("evenings", "Open evenings (after 17:00 on a weekday)"),
+    ("weekends", "Open weekends"),
+    ("now", "Open now"),
+)
+HOURS = OpeningHours._meta.db_table
+LANGUAGE = Language._meta.db_table
+PAYER = Payer._meta.db_table
+
+
+def _through_table(name: str) -> str:
+    from ..models import Practitioner
+
+    return getattr(Practitioner, name).through._meta.db_table
+
+
+@dataclass(frozen=True, kw_only=True)
+class PracticeFilters:
+    """The validated practice filters of one search (``SearchParams.practice``)."""
+
+    language_ids: tuple[int, ...] = ()  # any of them
+    payer_id: int | None = None
+    self_pay: bool = False
+    sliding_scale: bool = False
+    wheelchair: bool = False
+    open: OpenFilter | None = None
+    new_patients: str | None = None
+    gender: str | None = None
+    now: dt.datetime | None = None  # the instant "open now" and closures are judged at
+
+    @property
+    def on_clinic(self) -> bool:
+        return self.wheelchair or self.open is not None
+
+    def practitioner_conditions(self, owner: str = "p") -> list[tuple[str, list]]:
+        """Conditions on the practitioner row ``owner`` (``p`` in the search's SQL)."""
+        conditions: list[tuple[str, list]] = []
+        if self.language_ids:
+            marks = ", ".join(["%s"] * len(self.language_ids))
+            conditions.append(
+                (
+                    f"EXISTS (SELECT 1 FROM {_through_table('languages')} pl "
+                    f"WHERE pl.practitioner_id = {owner}.id AND pl.language_id IN ({marks}))",
+                    list(self.language_ids),
+                )
+            )
+        if self.payer_id is not None:
+            conditions.append(
+                (
+                    f"EXISTS (SELECT 1 FROM {_through_table('payers')} pp "
+                    f"WHERE pp.practitioner_id = {owner}.id AND pp.payer_id = %s)",
+                    [self.payer_id],
+                )
+            )
+        if self.self_pay:
+            conditions.append((f"{owner}.self_pay = %s", [True]))
+        if self.sliding_scale:
+            conditions.append((f"{owner}.sliding_scale = %s", [True]))
+        if self.new_patients is not None:
+            conditions.append((f"{owner}.new_patients = %s", [self.new_patients]))
+        if self.gender is not None:
+            conditions.append((f"{owner}.gender = %s", [self.gender]))
+        return conditions
+
+    def clinic_conditions(self, connection, clinic: str = "l") -> list[tuple[str, list]]:
+        """Conditions on the clinic row ``clinic`` (``l`` in the search's SQL)."""
+        conditions: list[tuple[str, list]] = []
+        if self.wheelchair:
+            conditions.append((f"{clinic}.wheelchair_entrance = %s", [True]))
+        if self.open is None:
+            return conditions
+        now = self.now or dt.datetime.now(dt.UTC)
+        local = {name: now.astimezone(ZoneInfo(name)) for name in time_zone_names()}
+        # A temporary closure hides every "open" claim until the day the clinic reopens.
+        today, today_params = time_zone_case_sql(
+            {name: connection.ops.adapt_datefield_value(t.date()) for name, t in local.items()},
+            state=f"{clinic}.state",
+            postal_code=f"{clinic}.postal_code",
+        )
+        conditions.append(
+            (f"({clinic}.reopens_on IS NULL OR {clinic}.reopens_on <= {today})", today_params)
+        )
+        owned = f"h.location_id = {clinic}.id"
+        if self.open == "evenings":
+            evening = EVENING_STARTS.hour * 60 + EVENING_STARTS.minute
+            sql = (
+                f"EXISTS (SELECT 1 FROM {HOURS} h WHERE {owned} AND h.weekday < 5 "
+                f"AND h.end_minute > h.weekday * {MINUTES_PER_DAY} + {evening})"
+            )
+            conditions.append((sql, []))
+        elif self.open == "weekends":
+            sql = f"EXISTS (SELECT 1 FROM {HOURS} h WHERE {owned} AND h.weekday >= 5)"
+            conditions.append((sql, []))
+        else:
+            minute, minute_params = time_zone_case_sql(
+                {name: local_minute_of_week(t) for name, t in local.items()},
+                state=f"{clinic}.state",
+                postal_code=f"{clinic}.postal_code",
+            )
+            # Only today's intervals and yesterday's (which may run past midnight) can hold this
+            # minute, in any zone: the index on (location, weekday) reads just those.
+            days = sorted({d for t in local.values() for d in (t.weekday(), (t.weekday() - 1) % 7)})
+            # The interval holds this minute, or it began last week and runs past Sunday
+            # midnight into it (its end is then beyond the week's last minute).
+            sql = (
+                f"EXISTS (SELECT 1 FROM {HOURS} h WHERE {owned} "
+                f"AND h.weekday IN ({', '.join(['%s'] * len(days))}) AND "
+                f"((h.start_minute <= {minute} AND h.end_minute > {minute}) "
+                f"OR h.end_minute > {minute} + {MINUTES_PER_WEEK}))"
+            )
+            conditions.append((sql, [*days, *minute_params, *minute_params, *minute_params]))
+        return conditions
