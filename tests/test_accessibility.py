@@ -11,6 +11,8 @@ Pages added by later issues (sign-in and the owner's dashboard, the claim form) 
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import json
 import re
 from pathlib import Path
@@ -167,23 +169,180 @@ def test_every_public_page_type_passes_axe(open_page, memphis, settings):
     assert not page.script_errors
 
 
-def test_a_condition_and_a_place_page_pass_axe(open_page, memphis):
-    page = open_page("/conditions/")
-    condition = page.locator("main a[href^='/conditions/']").first
-    if condition.count():
-        condition.click()
+def visit_each(page: Page, pages: dict[str, str], *, status: int = 200) -> None:
+    for what, path in pages.items():
+        response = page.goto(path)
+        assert response is not None and response.status == status, (what, path)
         page.wait_for_load_state("load")
-        assert_axe_clean(page, "a condition page")
-    place = "/tn/memphis/"
-    response = page.goto(place)
-    if response is not None and response.status == 200:
-        assert_axe_clean(page, "a place page")
+        assert_axe_clean(page, what)
+
+
+def test_the_condition_and_landing_pages_and_the_condition_search_pass_axe(open_page, memphis):
+    page = open_page("/conditions/")
+    assert_axe_clean(page, "the conditions")
+    visit_each(
+        page,
+        {
+            "a condition page": "/conditions/plantar-fasciitis/",
+            "a condition page without a technique": "/conditions/tmj-disorders/",
+            "a technique page": "/techniques/art/",
+            "a place page": "/tn/memphis/",
+            "a place-by-technique page": "/tn/memphis/art/",
+            "a condition search": "/search/?zip=38117&condition=plantar-fasciitis",
+        },
+    )
+    visit_each(
+        page,
+        {
+            "the conditions a word could be": "/search/?zip=38117&condition=elbow",
+            "an unknown condition": "/search/?zip=38117&condition=zzqx",
+            "a condition without a technique": "/search/?zip=38117&condition=jaw+pain",
+        },
+        status=400,
+    )
+    # The suggestions open under the field, as a person typing sees them.
+    page.goto("/")
+    field = page.get_by_role("combobox", name="What's bothering you?")
+    field.press_sequentially("pirformis", delay=20)
+    expect(page.get_by_role("option", name=re.compile("^Piriformis syndrome"))).to_be_visible()
+    field.press("ArrowDown")
+    assert_axe_clean(page, "the condition suggestions, one selected")
+    assert not page.script_errors
+
+
+def signed_in_page(open_page, live_server, client, user) -> Page:
+    """A browser page whose session is ``user``'s."""
+    client.force_login(user, backend="allauth.account.auth_backends.AuthenticationBackend")
+    page = open_page("/static/css/site.css")
+    page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    return page
+
+
+def account(email: str):
+    from allauth.account.models import EmailAddress
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(email, email, "a-long-passphrase-42")
+    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    return user
+
+
+def test_sign_in_sign_up_and_the_account_pages_pass_axe(open_page, live_server, client):
+    page = open_page("/accounts/login/")
+    assert_axe_clean(page, "sign in")
+    visit_each(
+        page,
+        {
+            "sign up": "/accounts/signup/",
+            "sign in with a code": "/accounts/login/code/",
+            "password reset": "/accounts/password/reset/",
+        },
+    )
+    page.goto("/accounts/login/")
+    page.locator("input[name=login]").fill("nobody@example.org")
+    page.locator("input[name=password]").fill("wrong-password")
+    page.locator("main form").get_by_role("button", name="Sign In").click()
+    expect(page.locator("main")).to_contain_text("not correct")
+    assert_axe_clean(page, "sign in with an error")
+    page.goto("/accounts/signup/")
+    page.locator("input[name=email]").fill("someone@example.org")
+    page.locator("input[name=password1]").fill("short")
+    page.locator("input[name=password2]").fill("other")
+    page.locator("main form").get_by_role("button", name="Sign Up").click()
+    expect(page.locator("main .errorlist").first).to_be_visible()
+    assert_axe_clean(page, "sign up with errors")
+
+    page = signed_in_page(open_page, live_server, client, account("jane@clinic.example"))
+    visit_each(
+        page,
+        {
+            "the e-mail addresses": "/accounts/email/",
+            "password change": "/accounts/password/change/",
+            "my listing, for an account without one": "/my-listing/",
+        },
+    )
+
+
+def test_the_claim_form_and_the_owner_s_pages_pass_axe(open_page, live_server, client, memphis):
+    from django.utils import timezone
+
+    from practitioners.models import Practitioner
+
+    owned, unclaimed = memphis["nearest"], memphis["levels"]
+    owner = account("owner@clinic.example")
+    Practitioner.objects.filter(pk=owned.pk).update(claimed_by=owner, claimed_at=timezone.now())
+    Practitioner.objects.filter(pk=unclaimed.pk).update(email="them@example.org")
+    clinic = owned.locations.get()
+    page = signed_in_page(open_page, live_server, client, owner)
+    visit_each(
+        page,
+        {
+            "my listing (the dashboard)": "/my-listing/",
+            "a clinic's edit form": f"/my-listing/clinics/{clinic.pk}/",
+            "adding a clinic": "/my-listing/clinics/add/",
+        },
+    )
+    page.goto(f"/practitioners/{unclaimed.slug}/claim/")
+    assert_axe_clean(page, "the claim form refusing an owner a second listing")
+    # The dashboard's forms sent empty come back with their errors.
+    for form, what in [
+        ("#details-form", "the details"),
+        ("#certification-form", "a certification"),
+        ("#change-form", "a change request"),
+    ]:
+        page.goto("/my-listing/")
+        if form == "#details-form":
+            page.locator(form).locator("input[type=url]").first.fill("not a web address")
+        page.locator(form).locator("button[type=submit]").click()
+        page.wait_for_load_state("load")
+        expect(page.locator("main .errorlist, main .field-error").first).to_be_visible()
+        assert_axe_clean(page, f"my listing, {what} with errors")
+    # Claiming by a code sent to the listing's address: the page that asks for the code.
+    page = signed_in_page(open_page, live_server, client, account("claimant@example.org"))
+    visit_each(
+        page,
+        {
+            "the claim form": f"/practitioners/{unclaimed.slug}/claim/",
+            "the claim form for a listing someone owns (a dispute)": (
+                f"/practitioners/{owned.slug}/claim/"
+            ),
+        },
+    )
+    page.goto(f"/practitioners/{unclaimed.slug}/claim/")
+    page.locator("#code-form").locator("button[type=submit]").click()
+    expect(page.locator("#claim-code-form")).to_be_visible()
+    assert_axe_clean(page, "the claim code form")
+    page.locator("#claim-code-form input[name=code]").fill("000000")
+    page.locator("#claim-code-form").locator("button[type=submit]").click()
+    expect(page.locator("#claim-code-form .field-error")).to_be_visible()
+    assert_axe_clean(page, "the claim code form with an error")
+    assert not page.script_errors
 
 
 def test_the_admin_pages_staff_use_every_day_pass_axe(staff_page, memphis):
+    from practitioners.ingest.roster import import_roster
+    from practitioners.models import Condition, RosterReview
+    from tests.factories import LocationFactory, PractitionerFactory, certification
     from tests.test_import import SAMPLE
 
     listing = memphis["nearest"]
+    # Two namesakes a roster's "J. Smith" could be: a row for staff to decide.
+    for name in ("John Smith", "James Smith"):
+        LocationFactory(practitioner=PractitionerFactory(name=name), postal_code="38117")
+    import_roster(
+        stream=io.StringIO("name,city,state,zip,level\nJ. Smith,Memphis,TN,38117,M1\n"),
+        technique=certification("graston"),
+        as_of=dt.date(2026, 5, 1),
+    )
+    review = RosterReview.objects.get()
     changelist = "/admin/practitioners/practitioner/"
     page = staff_page(changelist)
     assert_axe_clean(page, "the listings changelist")
@@ -192,11 +351,19 @@ def test_the_admin_pages_staff_use_every_day_pass_axe(staff_page, memphis):
         "a listing's change form": f"{changelist}{listing.pk}/change/",
         "the duplicates page": f"{changelist}duplicates/",
         "the CSV upload": f"{changelist}import-csv/",
+        "the claims to review": "/admin/practitioners/listingclaim/?queue=review",
+        "the conditions": "/admin/practitioners/condition/",
+        "a condition's change form": "/admin/practitioners/condition/"
+        f"{Condition.objects.get(slug='plantar-fasciitis').pk}/change/",
+        "the roster reviews": "/admin/practitioners/rosterreview/",
+        "a roster review (a row beside its candidates)": "/admin/practitioners/rosterreview/"
+        f"{review.pk}/change/",
     }.items():
         response = page.goto(path)
         assert response is not None and response.status == 200, path
         assert_axe_clean(page, what)
 
+    page.goto(f"{changelist}import-csv/")
     page.set_input_files(
         "input[type=file]",
         files=[{"name": "listings.csv", "mimeType": "text/csv", "buffer": SAMPLE.encode()}],
