@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from practitioners import api, health, landing, sitemaps
 from practitioners.admin_site import StaffAdminSite
+from practitioners.feeds.urls import fhir_patterns, hsds_patterns
 
 # The admin asks for a second factor when settings.ADMIN_REQUIRE_OTP says so (django-otp).
 admin.site.__class__ = StaffAdminSite
@@ -15,6 +16,8 @@ urlpatterns = [
     path("api/practitioners/", api.PractitionerList.as_view(), name="api-practitioners"),
     path("api/conditions/", api.ConditionSuggestions.as_view(), name="api-conditions"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("fhir/", include(fhir_patterns)),
+    path("hsds/", include(hsds_patterns)),
     path("robots.txt", sitemaps.robots_txt, name="robots"),
     path("sitemap.xml", sitemaps.sitemap_xml, name="sitemap"),
     path("sitemap-<slug:section>.xml", sitemaps.sitemap_section, name="sitemap-section"),

@@ -244,9 +244,14 @@ _throttle = _Throttle()
 
 def build_geocoder(provider: str):
     """geopy's client for ``provider``, configured from settings."""
+    from geopy.adapters import URLLibAdapter
     from geopy.geocoders import Nominatim, Pelias, Photon
 
     options = {
+        # geopy picks the requests adapter whenever requests is installed (fhirclient brings
+        # it), and requests retries a timed-out read: one request must stay one request, so
+        # the timeout and the throttle mean what they say.
+        "adapter_factory": URLLibAdapter,
         "timeout": settings.GEOCODER_TIMEOUT,
         "user_agent": settings.GEOCODER_USER_AGENT,
         "scheme": settings.GEOCODER_SCHEME or "https",

@@ -525,6 +525,11 @@ class PractitionerCertification(models.Model):
 
 
 class LocationQuerySet(models.QuerySet):
+    def published(self) -> LocationQuerySet:
+        """Clinics of published listings, by the copy of the listing's status the database
+        keeps on each clinic (``listed``, search/index.py): no join to the listing."""
+        return self.filter(listed=True)
+
     def within(self, origin: geo.Origin, radius_mi: float) -> LocationQuerySet:
         """Clinics within ``radius_mi`` of ``origin``, annotated with ``distance_mi``.
 

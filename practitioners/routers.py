@@ -19,8 +19,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest, HttpResponseBase
 
-# Named URL patterns whose GET/HEAD requests may read from a replica. Add the FHIR and feed
-# endpoints here when they exist.
+# Named URL patterns whose GET/HEAD requests may read from a replica.
 REPLICA_VIEWS = frozenset(
     {
         "practitioners:home",
@@ -28,6 +27,16 @@ REPLICA_VIEWS = frozenset(
         "practitioners:profile",
         "api-practitioners",
         "api-schema",
+        "fhir-metadata",
+        "fhir-search",
+        "fhir-read",
+        "hsds-index",
+        "hsds-organizations",
+        "hsds-organization",
+        "hsds-services",
+        "hsds-service",
+        "hsds-locations",
+        "hsds-location",
     }
 )
 

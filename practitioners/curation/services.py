@@ -181,8 +181,10 @@ def verify_certifications(
             default_change_reason=f"Verified against {source}",
         )
         # Staff checked the listing: it is not "may be out of date" (ownership.stale_listing_q).
+        # Its certificates changed, so the listing did: the FHIR and HSDS feeds' incremental
+        # pulls (_lastUpdated, modified_after) go by updated_at.
         Practitioner.objects.filter(pk__in={record.practitioner_id for record in records}).update(
-            last_confirmed_on=on
+            last_confirmed_on=on, updated_at=timezone.now()
         )
     return len(records)
 

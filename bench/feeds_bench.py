@@ -1,0 +1,165 @@
+"""Feeds benchmark: a page of 100 FHIR / HSDS resources and the whole HSDS export at N listings.
+
+    flock /work/bench.lock .venv/bin/python bench/feeds_bench.py --n 1000000   # SQLite, bench/out/
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/pl_bench \\
+        flock /work/bench.lock .venv/bin/python bench/feeds_bench.py --n 1000000
+
+The directory is built by bench/search_bench.py's loader (the same data and the same database
+file, so ``search_bench.py --n N --load-only`` builds it once for both). Each endpoint is asked
+through Django's whole request path (``django.test.Client``) ``--requests`` times: p50, p95 and the
+statements one request runs. Then ``manage.py export_hsds`` runs in a child process over every
+listing: wall time, the child's peak resident memory (getrusage) and what it wrote. Prints
+Markdown (bench/results/feeds.md is its output). Never part of the test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import search_bench  # noqa: E402  (the loader and the Django set-up)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000, help="practitioners (default 100000)")
+    parser.add_argument("--requests", type=int, default=20, help="timed requests per endpoint")
+    parser.add_argument("--batch", type=int, default=100_000, help="practitioners per import")
+    parser.add_argument("--no-export", action="store_true", help="skip the export_hsds run")
+    return parser.parse_args()
+
+
+def endpoints(middle_pk: int, recent: str) -> list[tuple[str, str]]:
+    return [
+        ("FHIR Practitioner, first page", "/fhir/Practitioner?_count=100"),
+        (
+            "FHIR Practitioner, deep page (_cursor)",
+            f"/fhir/Practitioner?_count=100&_cursor={middle_pk}",
+        ),
+        (
+            "FHIR Practitioner?qualification-code=graston-m2",
+            "/fhir/Practitioner?_count=100&qualification-code=graston-m2",
+        ),
+        (
+            "FHIR Practitioner?_lastUpdated=gt (recent)",
+            f"/fhir/Practitioner?_count=100&_lastUpdated=gt{recent}",
+        ),
+        ("FHIR PractitionerRole?_include=*", "/fhir/PractitionerRole?_count=100&_include=*"),
+        ("FHIR Location", "/fhir/Location?_count=100"),
+        ("FHIR Location?address-city=Memphis", "/fhir/Location?_count=100&address-city=Memphis"),
+        (
+            "FHIR Location?near= Manhattan 10 mi",
+            "/fhir/Location?_count=100&near=40.7506|-73.9972|10|mi",
+        ),
+        ("FHIR Organization", "/fhir/Organization?_count=100"),
+        ("HSDS organizations, page 1", "/hsds/organizations?per_page=100"),
+        ("HSDS organizations, page 5000", "/hsds/organizations?per_page=100&page=5000"),
+        ("HSDS services, page 1", "/hsds/services?per_page=100"),
+        ("HSDS locations, page 1", "/hsds/locations?per_page=100"),
+        (
+            "HSDS services?modified_after (recent)",
+            f"/hsds/services?per_page=100&modified_after={recent}",
+        ),
+    ]
+
+
+def measure(client, url: str, requests: int) -> tuple[float, float, int, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, (url, response.content[:300])
+    statements = len(captured.captured_queries)
+    size = len(response.content)
+    samples = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        client.get(url)
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
+    return statistics.median(samples), p95, statements, size
+
+
+def run_export(n: int) -> tuple[float, float, dict[str, int], str]:
+    target = Path(tempfile.mkdtemp(prefix="hsds-export-"))
+    env = dict(os.environ)
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "export_hsds", str(target), "-v", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(result.stderr[-2000:])
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+    sizes = {path.name: path.stat().st_size for path in sorted(target.iterdir())}
+    shutil.rmtree(target)
+    return seconds, peak_mb, sizes, result.stdout.strip()
+
+
+def main() -> None:
+    args = parse_args()
+    vendor = search_bench.setup_django(args.n)
+    search_bench.load(args.n, args.batch, reload=False)
+    from django.db.models import Max, Min
+    from django.test import Client
+    from django.utils import timezone
+
+    from practitioners.models import Location, Practitioner, PractitionerCertification
+
+    listings = Practitioner.objects.count()
+    clinics = Location.objects.count()
+    records = PractitionerCertification.objects.count()
+    bounds = Practitioner.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    middle = (bounds["low"] + bounds["high"]) // 2
+    recent = (timezone.now() - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    load = os.getloadavg()
+    print(
+        f"## Feeds, {vendor}, {listings:,} practitioners, {clinics:,} clinics, "
+        f"{records:,} certificates (load average {load[0]:.2f} at the start)\n"
+    )
+    print(
+        f"{args.requests} requests each after one warm-up; times in ms through the whole Django "
+        "request path (django.test.Client).\n"
+    )
+    print("| request (page of 100) | p50 ms | p95 ms | statements | bytes |")
+    print("|---|---:|---:|---:|---:|")
+    client = Client()
+    for name, url in endpoints(middle, recent):
+        p50, p95, statements, size = measure(client, url, args.requests)
+        print(f"| {name} | {p50:.1f} | {p95:.1f} | {statements} | {size:,} |", flush=True)
+    print(f"\nload average after the requests: {os.getloadavg()[0]:.2f}\n")
+    if args.no_export:
+        return
+    seconds, peak_mb, sizes, summary = run_export(args.n)
+    print(f"### export_hsds over {listings:,} listings\n")
+    print(f"- wall time {seconds:.1f} s ({listings / seconds:,.0f} listings/s)")
+    print(f"- peak resident memory of the export process {peak_mb:.0f} MB")
+    print(f"- load average after the export: {os.getloadavg()[0]:.2f}")
+    print(f"- {summary.splitlines()[-1]}\n")
+    print("| file | bytes |")
+    print("|---|---:|")
+    for name, size in sizes.items():
+        print(f"| {name} | {size:,} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""Listings as Open Referral HSDS 3.0: the one place the HSDS mapping is decided, for the API at
+/hsds/ (``hsds_views.py``) and the tabular export (``manage.py export_hsds``) alike: the export
+writes the same objects the API serves, split into their tables.
+
+- a published listing is an ``organization`` (the practitioner's practice);
+- each of its clinics is a ``location`` of that organization, with its ``address`` and phone;
+- each current certificate is a ``service`` ("Graston Technique M1" offered by that
+  practitioner) at every one of the practitioner's locations (``service_at_locations``); the
+  certification itself is an ``attribute`` whose ``taxonomy_term`` is in our published
+  taxonomy of techniques and levels (docs/hsds.md), and the day staff verified it is the
+  service's ``assured_date``.
+
+Ids are UUIDs that carry our row ids (:func:`hsds_id`), so they are stable across exports and
+the API can be asked for one again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from ..models import Certification, Location, Practitioner, PractitionerCertification
+
+HSDS_VERSION = "3.0"
+PROFILE_URL = "https://docs.openreferral.org/en/v3.0/hsds/"
+
+# The first 32 bits of an id say what it is; the rest carry our row ids (48 bits each).
+_KIND = {
+    "organization": 0x0A000001,
+    "location": 0x0A000002,
+    "service": 0x0A000003,
+    "service_at_location": 0x0A000004,
+    "address": 0x0A000005,
+    "phone": 0x0A000006,
+    "attribute": 0x0A000007,
+    "taxonomy_term": 0x0A000008,
+    "taxonomy": 0x0A000009,
+}
+_PK_BITS = 48
+
+
+def hsds_id(kind: str, first: int, second: int = 0) -> str:
+    return str(uuid.UUID(int=(_KIND[kind] << 96) | (first << _PK_BITS) | second))
+
+
+def row_id(kind: str, value: str) -> int | None:
+    """The row id an :func:`hsds_id` of this kind carries, or None if it is not one."""
+    try:
+        number = uuid.UUID(value).int
+    except ValueError:
+        return None
+    if number >> 96 != _KIND[kind] or number & ((1 << _PK_BITS) - 1):
+        return None
+    return (number >> _PK_BITS) & ((1 << _PK_BITS) - 1)
+
+
+def timestamp(value: dt.datetime) -> str:
+    """HSDS datetimes "should have millisecond accuracy": UTC, milliseconds, Z."""
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- The taxonomy of certifications -------------------------------------------------------------
+
+TAXONOMY_ID = hsds_id("taxonomy", 1)
+
+
+def taxonomy() -> dict:
+    return {
+        "id": TAXONOMY_ID,
+        "name": "Practitioner Locator certifications",
+        "description": "Manual-therapy techniques and their levels that practitioners in this "
+        "directory are certified in; a level's parent is its technique. Codes are the "
+        "directory's certification slugs.",
+        "uri": f"{settings.SITE_URL.rstrip('/')}/hsds/taxonomy/certifications",
+        "version": "1",
+    }
+
+
+def taxonomy_term(certification: Certification) -> dict:
+    term = {
+        "id": hsds_id("taxonomy_term", certification.pk),
+        "code": certification.slug,
+        "name": certification.name,
+        "description": certification.description or certification.name,
+        "taxonomy_id": TAXONOMY_ID,
+        "taxonomy": "Practitioner Locator certifications",
+        "language": "en",
+    }
+    if certification.parent_id is not None:
+        term["parent_id"] = hsds_id("taxonomy_term", certification.parent_id)
+    if certification.website:
+        term["term_uri"] = certification.website
+    return term
+
+
+def attribute_value(record: PractitionerCertification) -> str:
+    """What the directory knows of the certificate: "verified" (staff checked it),
+    "self-reported" (the practitioner added it, unchecked) or "listed" (imported, unchecked)."""
+    if record.verified_on is not None:
+        return "verified"
+    return "self-reported" if record.self_reported else "listed"
+
+
+# --- Entities -----------------------------------------------------------------------------------
+
+
+def _phones(number: str, owner: str, owner_id: str, phone_id: str) -> list[dict]:
+    if not number:
+        return []
+    return [{"id": phone_id, owner: owner_id, "number": number, "type": "voice"}]
+
+
+def organization(practitioner: Practitioner) -> dict:
+    """``practitioner`` with its ``profession`` loaded."""
+    org_id = hsds_id("organization", practitioner.pk)
+    profession = practitioner.profession.name if practitioner.profession else "Practitioner"
+    result = {
+        "id": org_id,
+        "name": str(practitioner),
+        "description": practitioner.bio or f"{profession} listed in the Practitioner Locator.",
+        "uri": f"{settings.SITE_URL.rstrip('/')}{practitioner.get_absolute_url()}",
+        "phones": _phones(
+            practitioner.phone, "organization_id", org_id, hsds_id("phone", practitioner.pk)
+        ),
+    }
+    if practitioner.email:
+        result["email"] = practitioner.email
+    if practitioner.website:
+        result["website"] = practitioner.website
+    return result
+
+
+def location(clinic: Location) -> dict:
+    location_id = hsds_id("location", clinic.pk)
+    result: dict = {
+        "id": location_id,
+        "location_type": "physical",
+        "organization_id": hsds_id("organization", clinic.practitioner_id),
+        "name": clinic.name or clinic.one_line_address,
+        "addresses": [
+            {
+                "id": hsds_id("address", clinic.pk),
+                "location_id": location_id,
+                "address_1": clinic.address_line1,
+                "address_2": clinic.address_line2,
+                "city": clinic.city,
+                "state_province": clinic.state,
+                "postal_code": clinic.postal_code,
+                "country": "US",
+                "address_type": "physical",
+            }
+        ],
+        # Phone ids of clinics sit above every listing's: the second half carries the clinic.
+        "phones": _phones(clinic.phone, "location_id", location_id, hsds_id("phone", 0, clinic.pk)),
+    }
+    if clinic.latitude is not None and clinic.longitude is not None:
+        result["latitude"] = clinic.latitude
+        result["longitude"] = clinic.longitude
+    return result
+
+
+def service(
+    record: PractitionerCertification, practitioner: Practitioner, clinic_ids: Sequence[int]
+) -> dict:
+    """``record`` with its ``certification``: that technique offered by that practitioner at
+    each of its clinics."""
+    certification = record.certification
+    service_id = hsds_id("service", record.pk)
+    result: dict = {
+        "id": service_id,
+        "organization_id": hsds_id("organization", practitioner.pk),
+        "name": certification.name,
+        "description": f"{certification.name}, offered by {practitioner}.",
+        "url": f"{settings.SITE_URL.rstrip('/')}{practitioner.get_absolute_url()}",
+        "status": "active",
+        "last_modified": timestamp(practitioner.updated_at),
+        "attributes": [
+            {
+                "id": hsds_id("attribute", record.pk),
+                "link_id": service_id,
+                "link_type": "certification",
+                "link_entity": "service",
+                "taxonomy_term_id": hsds_id("taxonomy_term", certification.pk),
+                "value": attribute_value(record),
+                "taxonomy_term": taxonomy_term(certification),
+            }
+        ],
+        "service_at_locations": [
+            {
+                "id": hsds_id("service_at_location", record.pk, clinic_id),
+                "service_id": service_id,
+                "location_id": hsds_id("location", clinic_id),
+            }
+            for clinic_id in clinic_ids
+        ],
+    }
+    if record.verified_on is not None:
+        result["assured_date"] = record.verified_on.isoformat()
+    if certification.issuing_body:
+        result["accreditations"] = f"Certified by {certification.issuing_body}"
+    return result
+
+
+# --- What is published, a page at a time ---------------------------------------------------------
+
+
+def practitioners(modified_after: dt.datetime | None = None) -> QuerySet[Practitioner]:
+    listings = Practitioner.objects.published()
+    if modified_after is not None:
+        listings = listings.filter(updated_at__gte=modified_after)
+    return listings
+
+
+def clinics(modified_after: dt.datetime | None = None) -> QuerySet[Location]:
+    found = Location.objects.published()
+    if modified_after is not None:
+        found = found.filter(updated_at__gte=modified_after)
+    return found
+
+
+def current_records(
+    on: dt.date, modified_after: dt.datetime | None = None
+) -> QuerySet[PractitionerCertification]:
+    """Current certificates of published listings: the services. A service changes when its
+    listing does (verification moves the listing's updated_at)."""
+    records = PractitionerCertification.objects.current(on).filter(
+        practitioner__status=Practitioner.Status.PUBLISHED
+    )
+    if modified_after is not None:
+        records = records.filter(practitioner__updated_at__gte=modified_after)
+    return records
+
+
+def services_for(records: Sequence[PractitionerCertification]) -> list[dict]:
+    """``records`` with certification and practitioner loaded; one statement for the clinics."""
+    clinic_ids: dict[int, list[int]] = {record.practitioner_id: [] for record in records}
+    if clinic_ids:
+        for pk, owner in (
+            Location.objects.filter(practitioner_id__in=list(clinic_ids))
+            .order_by("pk")
+            .values_list("pk", "practitioner_id")
+        ):
+            clinic_ids[owner].append(pk)
+    return [service(r, r.practitioner, clinic_ids[r.practitioner_id]) for r in records]
+
+
+def with_service_rows(records: QuerySet) -> QuerySet:
+    return records.select_related("certification", "practitioner")
+
+
+@dataclass(frozen=True)
+class Pages:
+    """HSDS's page envelope over ``total`` items."""
+
+    total: int
+    number: int
+    per_page: int
+
+    @property
+    def count(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.per_page
+
+    def envelope(self, contents: list[dict]) -> dict:
+        return {
+            "total_items": self.total,
+            "total_pages": self.count,
+            "page_number": self.number,
+            "size": len(contents),
+            "first_page": self.number == 1,
+            "last_page": self.number >= self.count,
+            "empty": not contents,
+            "contents": contents,
+        }
+
+
+# --- The tabular form ---------------------------------------------------------------------------
+
+# Each table of the export and the nested lists its rows come from.
+NESTED = {
+    "organization": {"phones": "phone"},
+    "location": {"addresses": "address", "phones": "phone"},
+    "service": {"attributes": "attribute", "service_at_locations": "service_at_location"},
+}
+
+
+def split_rows(table: str, entity: dict) -> Iterator[tuple[str, dict]]:
+    """One API object as (table, flat row) pairs: itself, then its nested lists' rows."""
+    row = {k: v for k, v in entity.items() if not isinstance(v, list | dict)}
+    yield table, row
+    for key, child_table in NESTED.get(table, {}).items():
+        for child in entity.get(key, []):
+            yield from split_rows(child_table, child)
+
+
+def batched_listings(batch: int = 2000) -> Iterator[list[Practitioner]]:
+    """Every published listing, ``batch`` at a time by id (keyset: each batch is one indexed
+    range read however deep), with its profession."""
+    last = 0
+    while True:
+        rows = list(
+            practitioners().filter(pk__gt=last).select_related("profession").order_by("pk")[:batch]
+        )
+        if not rows:
+            return
+        yield rows
+        last = rows[-1].pk
+
+
+def entities_for_batch(listings: list[Practitioner], on: dt.date) -> Iterator[tuple[str, dict]]:
+    """Every HSDS object of these listings: organizations, locations, services (3 statements)."""
+    ids = [p.pk for p in listings]
+    by_id = {p.pk: p for p in listings}
+    for practitioner in listings:
+        yield "organization", organization(practitioner)
+    clinic_ids: dict[int, list[int]] = {pk: [] for pk in ids}
+    for clinic in Location.objects.filter(practitioner_id__in=ids).order_by("pk"):
+        clinic_ids[clinic.practitioner_id].append(clinic.pk)
+        yield "location", location(clinic)
+    records = (
+        PractitionerCertification.objects.current(on)
+        .filter(practitioner_id__in=ids)
+        .select_related("certification")
+        .order_by("pk")
+    )
+    for record in records:
+        practitioner = by_id[record.practitioner_id]
+        yield "service", service(record, practitioner, clinic_ids[practitioner.pk])
