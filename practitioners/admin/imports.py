@@ -62,9 +62,9 @@ class CsvImportPages:
             form=form,
             max_upload_mb=settings.IMPORT_MAX_UPLOAD_MB,
             expiry_hours=settings.IMPORT_EXPIRY_HOURS,
-            jobs=ImportJob.objects.filter(expires_at__gt=timezone.now()).select_related(
-                "created_by"
-            )[:20],
+            jobs=ImportJob.objects.filter(
+                kind=ImportJob.Kind.PRACTITIONERS, expires_at__gt=timezone.now()
+            ).select_related("created_by")[:20],
         )
         status = 400 if request.method == "POST" else 200
         return TemplateResponse(
@@ -75,7 +75,11 @@ class CsvImportPages:
         """One job: its progress while a task runs, then the preview's verdict with the import
         buttons, then the import's report. POST confirms (``mode`` = ``all`` or ``skip``)."""
         self._check_import_permission(request)
-        job = ImportJob.objects.filter(pk=job_id).select_related("created_by").first()
+        job = (
+            ImportJob.objects.filter(pk=job_id, kind=ImportJob.Kind.PRACTITIONERS)
+            .select_related("created_by")
+            .first()
+        )
         if job is None:
             raise Http404("No such import (imports are kept for a limited time).")
         expired = job.expires_at <= timezone.now()
