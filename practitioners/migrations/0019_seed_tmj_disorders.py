@@ -41,6 +41,6 @@ def unseed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("practitioners", "0014_drop_accepting_new_patients")]
+    dependencies = [("practitioners", "0018_roster_jobs_and_blocking")]
 
     operations = [migrations.RunPython(seed, unseed)]
