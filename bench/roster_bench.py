@@ -10,8 +10,11 @@ not in the directory; and decoys (a listed person's name in another state; a "tw
 listed person's last name and city but another first name), whose truth is "no listing".
 
     flock /work/bench.lock .venv/bin/python bench/roster_bench.py --listings 100000 --rows 2000
+    flock /work/bench.lock .venv/bin/python bench/roster_bench.py --listings 1000000 --rows 10000 \
+        --import [--reuse] [--database-url postgres://postgres@127.0.0.1:5432/roster_bench]
 
-Never part of the test run; it writes only its own SQLite file (--database, default in /tmp).
+Never part of the test run; it writes only its own database (--database-url, default a SQLite
+file in /tmp), emptied first unless --reuse finds the same directory in it.
 """
 
 from __future__ import annotations
@@ -72,16 +75,25 @@ CREDENTIALS = ["DC", "DC, CCSP", "PT, DPT", "LMT", "ATC", "DPT, OCS", "DC, DACBS
 
 def surnames(rng: random.Random, n: int) -> list[str]:
     names: set[str] = set()
+    # Two or three syllables make 11,132 names at most; past that (a million listings want
+    # 50,000) four-syllable names join in. Below it the names are those of the earlier runs.
+    lengths = [2, 3] if n <= 10_000 else [2, 3, 4]
     while len(names) < n:
-        names.add("".join(rng.choice(SYLLABLES) for _ in range(rng.choice([2, 3]))).title())
+        names.add("".join(rng.choice(SYLLABLES) for _ in range(rng.choice(lengths))).title())
     return sorted(names)
 
 
 def npi_for(number: int) -> str:
-    from practitioners.models import npi_check_digit_ok
-
+    """A valid NPI (Luhn over 80840 + nine digits, computed: a million of them are needed)."""
     base = f"1{number:08d}"
-    return next(base + str(d) for d in range(10) if npi_check_digit_ok(base + str(d)))
+    total = 0
+    for i, c in enumerate(reversed("80840" + base)):
+        d = int(c)
+        if i % 2 == 0:  # from the right, every other digit doubled, starting with the last
+            d *= 2
+            d = d - 9 if d > 9 else d
+        total += d
+    return base + str((10 - total % 10) % 10)
 
 
 def typo(rng: random.Random, word: str) -> str:
@@ -89,13 +101,12 @@ def typo(rng: random.Random, word: str) -> str:
     return word[:i] + rng.choice(string.ascii_lowercase) + word[i + 1 :]
 
 
-def build_directory(rng: random.Random, n: int) -> list[dict]:
+def generate_people(rng: random.Random, n: int) -> list[dict]:
+    """The directory's people, from the seed alone (so a reused database gets the same list)."""
     from bench.dataset import weighted_zips
-    from practitioners.models import Location, Practitioner, Profession
 
     zips = weighted_zips()
     lasts = surnames(rng, max(2000, n // 20))
-    profession = Profession.objects.get(slug="chiropractor")
     people = []
     for number in range(1, n + 1):
         z = rng.choice(zips)
@@ -109,43 +120,135 @@ def build_directory(rng: random.Random, n: int) -> list[dict]:
                 "phone": f"{rng.randint(201, 989)}-555-{rng.randint(0, 9999):04d}",
                 "email": f"office{number}@example.com",
                 "npi": npi_for(number) if rng.random() < 0.6 else "",
+                "external_id": f"bench-{number - 1}",
             }
         )
-    batch = 5000
+    return people
+
+
+class _template:
+    """One model's INSERT: every column's value from an unsaved instance, as the ORM would
+    write it, and per row only the columns given."""
+
+    def __init__(self, instance) -> None:
+        from django.db import connection
+
+        model = type(instance)
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        self.columns = [f.column for f in fields]
+        self.values = [
+            f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields
+        ]
+        self.position = {f.attname: i for i, f in enumerate(fields)}
+        quoted = ", ".join(connection.ops.quote_name(c) for c in self.columns)
+        marks = ", ".join(["%s"] * len(self.columns))
+        self.sql = f"INSERT INTO {model._meta.db_table} ({quoted}) VALUES ({marks})"
+
+    def insert(self, rows: list[dict]) -> None:
+        from django.db import connection, transaction
+
+        out = []
+        for row in rows:
+            values = list(self.values)
+            for name, value in row.items():
+                values[self.position[name]] = value
+            out.append(values)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(self.sql, out)
+
+
+def build_directory(people: list[dict], *, reuse: bool) -> str:
+    """Write the people as listings (one clinic each), or find them already written. The search
+    index's triggers are off while the rows go in (they are caught up after): the benchmark
+    times the matching, not the search index's upkeep."""
+    from django.db import connection
+
+    from practitioners.models import Location, Practitioner, Profession
+    from practitioners.search import index as search_index
+
+    n = len(people)
+    have = Practitioner.objects.filter(external_id__startswith="bench-").count()
+    if reuse and have == n:
+        ids = dict(
+            Practitioner.objects.filter(external_id__startswith="bench-").values_list(
+                "external_id", "pk"
+            )
+        )
+        for p in people:
+            p["pk"] = ids[p["external_id"]]
+        return "reused"
+    if have:
+        raise SystemExit(
+            f"The database holds {have:,} benchmark listings, not {n:,}: use a fresh one "
+            "(or the same --listings with --reuse)."
+        )
+    profession = Profession.objects.get(slug="chiropractor")
+    if connection.vendor == "sqlite":
+        search_index.drop_sqlite_triggers(connection)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE practitioners_location DISABLE TRIGGER USER")
+            cursor.execute("ALTER TABLE practitioners_practitioner DISABLE TRIGGER USER")
+    # Plain INSERTs of a template row with the few columns that differ: a million model
+    # instances through bulk_create cost minutes of CPU on a shared machine.
+    practitioner = _template(
+        Practitioner(profession=profession, status="published", name="x", slug="x")
+    )
+    location = _template(
+        Location(practitioner_id=1, address_line1="1 Main St", city="x", state="x")
+    )
+    batch = 20000
     for start in range(0, n, batch):
         chunk = people[start : start + batch]
-        made = Practitioner.objects.bulk_create(
+        practitioner.insert(
             [
-                Practitioner(
-                    name=f"{p['first']} {p['middle']}. {p['last']}",
-                    credentials=p["credentials"],
-                    profession=profession,
-                    phone=p["phone"],
-                    email=p["email"],
-                    npi=p["npi"],
-                    status="published",
-                    slug=f"bench-{start + i}",
-                    external_id=f"bench-{start + i}",
-                )
-                for i, p in enumerate(chunk)
+                {
+                    "name": f"{p['first']} {p['middle']}. {p['last']}",
+                    "credentials": p["credentials"],
+                    "phone": p["phone"],
+                    "email": p["email"],
+                    "npi": p["npi"],
+                    "slug": p["external_id"],
+                    "external_id": p["external_id"],
+                }
+                for p in chunk
             ]
         )
-        Location.objects.bulk_create(
+        if (start // batch) % 10 == 9:
+            print(f"  {start + len(chunk):,} listings written", flush=True)
+    ids = dict(
+        Practitioner.objects.filter(external_id__startswith="bench-").values_list(
+            "external_id", "pk"
+        )
+    )
+    for start in range(0, n, batch):
+        chunk = people[start : start + batch]
+        for p in chunk:
+            p["pk"] = ids[p["external_id"]]
+        location.insert(
             [
-                Location(
-                    practitioner_id=m.pk,
-                    address_line1="1 Main St",
-                    city=p["zip"].city,
-                    state=p["zip"].state,
-                    postal_code=p["zip"].code,
-                    phone=p["phone"],
-                )
-                for m, p in zip(made, chunk, strict=True)
+                {
+                    "practitioner_id": p["pk"],
+                    "city": p["zip"].city,
+                    "state": p["zip"].state,
+                    "postal_code": p["zip"].code,
+                    "phone": p["phone"],
+                }
+                for p in chunk
             ]
         )
-        for m, p in zip(made, chunk, strict=True):
-            p["pk"] = m.pk
-    return people
+    print("  clinics written", flush=True)
+    if connection.vendor == "sqlite":
+        search_index.recompute_all(connection)
+        search_index.install_triggers(connection)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE practitioners_location ENABLE TRIGGER USER")
+            cursor.execute("ALTER TABLE practitioners_practitioner ENABLE TRIGGER USER")
+        search_index.recompute_all(connection)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return "built"
 
 
 def roster_rows(rng: random.Random, people: list[dict], rows: int):
@@ -219,30 +322,77 @@ def roster_rows(rng: random.Random, people: list[dict], rows: int):
     return out
 
 
+def write_csv(sample, path: Path) -> None:
+    """The roster as the file a body would send (what import_roster reads)."""
+    import csv
+
+    with path.open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(
+            ["first_name", "last_name", "credentials", "city", "state", "zip", "phone", "email",
+             "npi"]
+        )  # fmt: skip
+        for row, _, _ in sample:
+            out.writerow(
+                [row.first, row.last, row.credentials, row.city, row.state, row.postal_code,
+                 row.phone, row.email, row.npi]
+            )  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listings", type=int, default=20000)
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=20)
-    parser.add_argument("--database", default="/tmp/roster_bench.sqlite3")
+    parser.add_argument(
+        "--database-url",
+        default="sqlite:////tmp/roster_bench.sqlite3",
+        help="Where the benchmark directory lives (SQLite file or PostgreSQL database); it is "
+        "emptied first unless --reuse finds the same directory there.",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Keep a directory of --listings benchmark listings already in the database.",
+    )
+    parser.add_argument(
+        "--import",
+        dest="full_import",
+        action="store_true",
+        help="Also time the whole import_roster (reading the CSV, matching, recording every "
+        "certificate and review row) as a dry run, rolled back.",
+    )
+    parser.add_argument(
+        "--build-only",
+        action="store_true",
+        help="Write the directory and stop (then time with --reuse under the benchmark lock).",
+    )
     args = parser.parse_args()
-    db = Path(args.database)
-    db.unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = f"sqlite:///{db}"
+    os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("DEBUG", "true")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "directory.settings")
+    if args.database_url.startswith("sqlite") and not args.reuse:
+        Path(args.database_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
     import django
 
     django.setup()
     from django.core.management import call_command
+    from django.db import connection
 
     from practitioners.ingest.roster import match_rows
 
+    if connection.vendor == "postgresql" and not args.reuse:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     call_command("migrate", verbosity=0)
+    print(f"database: {connection.vendor} ({connection.settings_dict['NAME']})")
     rng = random.Random(args.seed)
     started = time.monotonic()
-    people = build_directory(rng, args.listings)
-    print(f"directory: {args.listings:,} listings in {time.monotonic() - started:.1f} s")
+    people = generate_people(rng, args.listings)
+    how = build_directory(people, reuse=args.reuse)
+    print(f"directory: {args.listings:,} listings {how} in {time.monotonic() - started:.1f} s")
+    if args.build_only:
+        return 0
     sample = roster_rows(rng, people, args.rows)
     truth = {row.line: (pk, kind) for row, pk, kind in sample}
     tracemalloc.start()
@@ -275,6 +425,26 @@ def main() -> int:
           f"{peak / 2**20:.1f} MiB (tracemalloc)")  # fmt: skip
     print(f"wrong matches by row kind: {wrong_by_kind or 'none'}")
     print(f"missed (review or unmatched) by row kind: {missed_by_kind or 'none'}")
+    review_by_kind: dict[str, int] = {}
+    for o in review:
+        kind = truth[o.row.line][1]
+        review_by_kind[kind] = review_by_kind.get(kind, 0) + 1
+    print(f"sent to review by row kind: {review_by_kind or 'none'}")
+    if args.full_import:
+        import tempfile
+
+        from practitioners.ingest.roster import import_roster
+        from practitioners.models import Certification
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "roster.csv"
+            write_csv(sample, path)
+            started = time.monotonic()
+            summary = import_roster(
+                path=path, technique=Certification.objects.get(slug="graston"), dry_run=True
+            )
+            seconds = time.monotonic() - started
+        print(f"import_roster (dry run, rolled back): {seconds:.1f} s; {summary.line()}")
     return 0
 
 

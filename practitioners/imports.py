@@ -74,9 +74,16 @@ def count_lines(path: Path) -> int:
 
 
 def start_job(
-    *, upload: UploadedFile, user: AbstractBaseUser | None, skip_bad_rows: bool = False
+    *,
+    upload: UploadedFile,
+    user: AbstractBaseUser | None,
+    skip_bad_rows: bool = False,
+    kind: str = ImportJob.Kind.PRACTITIONERS,
+    options: dict | None = None,
 ) -> ImportJob:
-    """Store the upload and queue its preview. Raises :class:`UploadRefused` when too big."""
+    """Store the upload and queue its preview. Raises :class:`UploadRefused` when too big.
+    ``kind`` says what the file is: listings, or a roster (``options``: ``technique`` slug,
+    ``as_of`` ISO date, ``create_unmatched``; see :mod:`practitioners.roster_jobs`)."""
     if upload.size is not None and upload.size > max_upload_bytes():
         raise UploadRefused(too_big_message(upload.size))
     folder = Path(settings.IMPORT_UPLOAD_DIR)
@@ -99,6 +106,8 @@ def start_job(
         state=ImportJob.State.PREVIEWING,
         skip_bad_rows=skip_bad_rows,
         rows_total=rows_total,
+        kind=kind,
+        options=options or {},
     )
     _enqueue(job, "preview")
     return job
@@ -108,7 +117,9 @@ def confirm_job(*, job: ImportJob, skip_bad_rows: bool) -> bool:
     """Start the import of a previewed job from its stored file. False when it cannot start
     (already started, expired, or a verdict that allows no import); the page then says why."""
     verdict = verdict_of(job)
-    allowed = verdict.can_import_all or (skip_bad_rows and verdict.can_import_good_rows)
+    allowed = verdict.can_import_all or (
+        skip_bad_rows and verdict.can_import_good_rows and job.kind == ImportJob.Kind.PRACTITIONERS
+    )
     if not allowed or job.expires_at <= timezone.now() or not upload_path(job).exists():
         return False
     with transaction.atomic():
@@ -210,6 +221,10 @@ def run_phase(*, job_id: int, phase: str) -> dict:
         return {"missing": True}
     if job.rows_total is None:
         ImportJob.objects.filter(pk=job.pk).update(rows_total=count_lines(path))
+    if job.kind == ImportJob.Kind.ROSTER:
+        from . import roster_jobs  # the roster's own reading and recording, same life of a job
+
+        return roster_jobs.run_phase(job=job, phase=phase, path=path)
     try:
         report = import_practitioners(
             path=path,
@@ -271,6 +286,10 @@ class Verdict:
 
 
 def verdict_of(job: ImportJob) -> Verdict:
+    if job.kind == ImportJob.Kind.ROSTER:
+        from . import roster_jobs
+
+        return roster_jobs.verdict_of(job)
     preview = job.preview
     if job.state == ImportJob.State.FAILED and not preview:
         return Verdict(job.message or "The preview stopped; nothing was written.", level="error")

@@ -404,7 +404,11 @@ class Practitioner(PracticeDetails, models.Model):
                 fields=["npi"], condition=~Q(npi=""), name="unique_npi_when_set"
             ),
         ]
-        indexes = [models.Index(fields=["status", "name"], name="practitioner_status_name")]
+        indexes = [
+            models.Index(fields=["status", "name"], name="practitioner_status_name"),
+            # A roster row's phone, looked up among the listings (ingest/roster_match.py).
+            models.Index(fields=["phone"], condition=~Q(phone=""), name="practitioner_phone"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name}, {self.credentials}" if self.credentials else self.name
@@ -648,6 +652,12 @@ class Location(ClinicAccess, models.Model):
                 ],
                 name="location_place",
             ),
+            # Roster blocking (ingest/roster_match.py): a state's clinics with their ZIP and
+            # listing, read from the index alone, one pass per state; and a row's phone.
+            models.Index(
+                fields=["state", "postal_code", "practitioner"], name="location_roster_block"
+            ),
+            models.Index(fields=["phone"], condition=~Q(phone=""), name="location_phone"),
         ]
 
     def __str__(self) -> str:
@@ -877,6 +887,10 @@ class ImportJob(models.Model):
         IMPORTED = "imported", "imported"
         FAILED = "failed", "stopped by an error"
 
+    class Kind(models.TextChoices):
+        PRACTITIONERS = "practitioners", "listings"
+        ROSTER = "roster", "certifying body's roster"
+
     RUNNING = (State.PREVIEWING, State.IMPORTING)
 
     file_name = models.CharField(max_length=255)
@@ -899,6 +913,10 @@ class ImportJob(models.Model):
     # A problem with the file as a whole, or what stopped a task.
     message = models.TextField(blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    # What the file is: listings (ingest/csv.py) or a certifying body's roster
+    # (ingest/roster_import.py, with the technique and date in ``options``).
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PRACTITIONERS)
+    options = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

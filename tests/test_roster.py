@@ -130,6 +130,122 @@ def test_an_initial_shared_by_twins_goes_to_staff_with_both_candidates():
     assert not graston_records(john)
 
 
+def test_a_one_letter_typo_in_a_short_last_name_matches_when_place_and_phone_agree():
+    # "Anber" / "Anbar": a ratio of 80, under the 88 that "nearly the same" needs.
+    person = listing("Carla Anber", phone="901-555-0177")
+    summary = run(HEADER + "Carla,Anbar,Memphis,TN,38117,901-555-0177,,DC,M1,\n")
+    assert summary.matched_confidently == 1
+    assert graston_records(person)
+    (entry,) = RosterEntry.objects.all()
+    assert entry.practitioner_id == person.pk
+
+
+def test_a_one_letter_typo_with_only_the_state_in_common_goes_to_staff_not_to_the_listing():
+    person = listing("Carla Anber", city="Nashville", postal_code="37203")
+    summary = run(HEADER + "Carla,Anbar,Memphis,TN,38117,,,DC,M1,\n")
+    assert summary.matched_confidently == 0
+    assert not graston_records(person)
+
+
+def test_a_practitioner_who_moved_clinics_in_the_same_metro_is_matched():
+    # Listed in Memphis 38117; the roster has the new clinic in Germantown (38138, ~8 miles).
+    person = listing("Dana Whitfield")
+    summary = run(HEADER + "Dana,Whitfield,Germantown,TN,38138,,,DC,M1,\n")
+    assert summary.matched_confidently == 1
+    assert graston_records(person)
+
+
+def test_a_namesake_across_the_state_is_not_taken_for_a_move():
+    # Nashville is ~200 miles from Memphis: the same name there is for staff to judge.
+    person = listing("Dana Whitfield", city="Nashville", postal_code="37203")
+    summary = run(HEADER + "Dana,Whitfield,Memphis,TN,38117,,,DC,M1,\n")
+    assert summary.matched_confidently == 0 and summary.sent_to_review == 1
+    assert not graston_records(person)
+
+
+def test_a_long_roster_is_matched_in_a_few_queries_not_a_few_per_row(
+    django_assert_max_num_queries,
+):
+    from practitioners.ingest.roster import match_rows
+
+    surnames = [
+        "Adams",
+        "Baker",
+        "Clark",
+        "Davis",
+        "Evans",
+        "Foster",
+        "Garcia",
+        "Hughes",
+        "Irwin",
+        "Jensen",
+        "Kelly",
+        "Lopez",
+        "Morgan",
+        "Nguyen",
+        "Owens",
+        "Patel",
+        "Quinn",
+        "Reyes",
+        "Shah",
+        "Turner",
+        "Underwood",
+        "Vance",
+        "Walsh",
+        "Xu",
+        "Young",
+        "Zimmer",
+        "Bishop",
+        "Chen",
+        "Duarte",
+        "Ellis",
+    ]
+    for surname in surnames:
+        listing(f"Pat {surname}")
+    rows = read_roster(
+        io.StringIO(
+            "first_name,last_name,state,zip,phone\n"
+            + "".join(
+                f"Pat,{surname},TN,38117,901-555-01{i:02d}\n" for i, surname in enumerate(surnames)
+            )
+        )
+    )
+    # NPIs, the state's clinics (one pass), phones (listings and clinics), the candidates'
+    # listings and clinics: the same for 3 rows or 30.
+    with django_assert_max_num_queries(7):
+        outcomes = match_rows(rows)
+    assert [o.how for o in outcomes] == ["confident"] * 30
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Robert A. Smith",
+        "Robert Smith",
+        "Mary Ann Smith",
+        "J. Smith",
+        "Bob Smith-Jones",
+        "Smith, John",
+        "Dr. John Smith",
+        "John Smith Jr",
+        "Ludwig van Beethoven",
+        "Maria de la Cruz",
+        "Sean O'Neil",
+        "A. B. Smith",
+        "Wei Ma",
+        "John Do",
+        "John Smith DC",
+    ],
+)
+def test_the_quick_name_split_reads_names_as_nameparser_does(name: str):
+    from nameparser import HumanName
+
+    from practitioners.ingest.roster import _split_name
+
+    parsed = HumanName(name)
+    assert _split_name(name) == (parsed.first, parsed.middle, parsed.last)
+
+
 def test_each_listing_goes_to_at_most_one_row_and_each_row_to_one_listing():
     person = listing("Robert Smith")
     text = (

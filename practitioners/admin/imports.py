@@ -64,9 +64,9 @@ class CsvImportPages:
             expiry_hours=settings.IMPORT_EXPIRY_HOURS,
             jobs=[
                 imports.show_progress(job)
-                for job in ImportJob.objects.filter(expires_at__gt=timezone.now()).select_related(
-                    "created_by"
-                )[:20]
+                for job in ImportJob.objects.filter(
+                    kind=ImportJob.Kind.PRACTITIONERS, expires_at__gt=timezone.now()
+                ).select_related("created_by")[:20]
             ],
         )
         status = 400 if request.method == "POST" else 200
@@ -78,7 +78,11 @@ class CsvImportPages:
         """One job: its progress while a task runs, then the preview's verdict with the import
         buttons, then the import's report. POST confirms (``mode`` = ``all`` or ``skip``)."""
         self._check_import_permission(request)
-        job = ImportJob.objects.filter(pk=job_id).select_related("created_by").first()
+        job = (
+            ImportJob.objects.filter(pk=job_id, kind=ImportJob.Kind.PRACTITIONERS)
+            .select_related("created_by")
+            .first()
+        )
         if job is None:
             raise Http404("No such import (imports are kept for a limited time).")
         expired = job.expires_at <= timezone.now()

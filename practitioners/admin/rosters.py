@@ -5,11 +5,21 @@ dropped off a newer roster. Staff accept one candidate or none; the decision is 
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from .. import imports, roster_jobs
 from ..ingest.roster import decide_review
-from ..models import RosterReview
+from ..models import Certification, ImportJob, RosterImport, RosterReview
+
+# Seconds between the job page's automatic reloads while a task works on it (as the CSV import).
+REFRESH_SECONDS = 2
 
 NONE_OF_THEM = "none"
 
@@ -150,3 +160,206 @@ class RosterReviewAdmin(admin.ModelAdmin):
     )
     def reject_all(self, request, queryset):
         self._decide(request, queryset, best=False)
+
+
+# --- Uploading a roster: a job of the CSV import's machinery (practitioners/roster_jobs.py) ---
+
+
+class RosterUploadForm(forms.Form):
+    file = forms.FileField(
+        label="Roster file (CSV)",
+        help_text="A header row, then one row a person: a name and a state, ZIP or phone, or an "
+        "NPI (see docs/roster.md).",
+    )
+    technique = forms.ModelChoiceField(
+        queryset=Certification.objects.filter(parent=None).order_by("name"),
+        to_field_name="slug",
+        help_text="The technique the body certifies; each row's level is one of its levels.",
+    )
+    as_of = forms.DateField(
+        label="Roster date",
+        help_text="The date of the roster: certificates are verified on it. YYYY-MM-DD.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    create_unmatched = forms.BooleanField(
+        required=False,
+        label="Create unmatched rows as pending listings",
+        help_text="Off: unmatched rows are only listed in the report.",
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > imports.max_upload_bytes():
+            raise forms.ValidationError(imports.too_big_message(upload.size))
+        upload.seek(0)
+        problem = roster_jobs.header_problem(upload.read(roster_jobs.HEADER_BYTES))
+        upload.seek(0)
+        if problem:
+            raise forms.ValidationError(problem)
+        return upload
+
+
+@admin.register(RosterImport)
+class RosterImportAdmin(admin.ModelAdmin):
+    """The rosters imported (one a technique and date) and the upload of a new one."""
+
+    list_display = ["__str__", "technique", "as_of", "file_name", "summary_line", "imported_at"]
+    list_filter = ["technique"]
+    list_select_related = ["technique"]
+    readonly_fields = ["technique", "as_of", "body", "file_name", "summary_line", "imported_at"]
+    fields = readonly_fields
+    change_list_template = "admin/practitioners/rosterimport/change_list.html"
+
+    def has_add_permission(self, request) -> bool:
+        return False  # a roster comes in through the upload, never typed in
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    @admin.display(description="Summary")
+    def summary_line(self, roster: RosterImport) -> str:
+        s = roster.summary or {}
+        if not s:
+            return "-"
+        return (
+            f"{s.get('rows_read', 0):,} rows: {s.get('matched_by_npi', 0):,} by NPI, "
+            f"{s.get('matched_confidently', 0):,} confident, {s.get('sent_to_review', 0):,} "
+            f"review, {s.get('unmatched', 0):,} unmatched"
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="practitioners_rosterimport_upload",
+            ),
+            path(
+                "upload/<int:job_id>/",
+                self.admin_site.admin_view(self.job_view),
+                name="practitioners_rosterimport_job",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _check_upload_permission(self, request: HttpRequest) -> None:
+        if not (
+            request.user.has_perm("practitioners.add_rosterimport")
+            and request.user.has_perm("practitioners.change_practitionercertification")
+        ):
+            raise PermissionDenied
+
+    def _context(self, request: HttpRequest, title: str) -> dict:
+        return {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "upload_url": reverse("admin:practitioners_rosterimport_upload"),
+        }
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        """The upload form (file, technique, roster date) and the roster jobs still kept."""
+        self._check_upload_permission(request)
+        form = RosterUploadForm(initial={"as_of": timezone.localdate()})
+        if request.method == "POST":
+            form = RosterUploadForm(request.POST, request.FILES)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    job = imports.start_job(
+                        upload=data["file"],
+                        user=request.user,
+                        kind=ImportJob.Kind.ROSTER,
+                        options=roster_jobs.job_options(
+                            technique=data["technique"],
+                            as_of=data["as_of"],
+                            create_unmatched=data["create_unmatched"],
+                        ),
+                    )
+                except imports.UploadRefused as refused:
+                    form.add_error("file", str(refused))
+                else:
+                    return HttpResponseRedirect(_job_url(job))
+        context = self._context(request, "Import a certifying body's roster")
+        context.update(
+            form=form,
+            max_upload_mb=settings.IMPORT_MAX_UPLOAD_MB,
+            expiry_hours=settings.IMPORT_EXPIRY_HOURS,
+            jobs=ImportJob.objects.filter(
+                kind=ImportJob.Kind.ROSTER, expires_at__gt=timezone.now()
+            ).select_related("created_by")[:20],
+        )
+        status = 400 if request.method == "POST" else 200
+        return TemplateResponse(
+            request, "admin/practitioners/rosterimport/upload.html", context, status=status
+        )
+
+    def job_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        """One roster job: progress while a task runs, the preview's counts and the confirm
+        button, then the import's summary with links to the review queue. POST confirms."""
+        self._check_upload_permission(request)
+        job = (
+            ImportJob.objects.filter(pk=job_id, kind=ImportJob.Kind.ROSTER)
+            .select_related("created_by")
+            .first()
+        )
+        if job is None:
+            raise Http404("No such roster upload (uploads are kept for a limited time).")
+        expired = job.expires_at <= timezone.now()
+        verdict = imports.verdict_of(job)
+        status = 200
+        if request.method == "POST":
+            if job.state != ImportJob.State.PREVIEWED:
+                self.message_user(
+                    request,
+                    "This roster's import has already been started; its progress and summary "
+                    "are below.",
+                    messages.WARNING,
+                )
+                return HttpResponseRedirect(_job_url(job))
+            if expired:
+                self.message_user(
+                    request,
+                    "This upload has expired; please upload the file again.",
+                    messages.ERROR,
+                )
+                status = 400
+            elif not verdict.can_import_all:
+                self.message_user(
+                    request, "This roster cannot be imported (see why below).", messages.ERROR
+                )
+                status = 400
+            elif imports.confirm_job(job=job, skip_bad_rows=False):
+                job.refresh_from_db()
+                if job.state == ImportJob.State.IMPORTED:
+                    self.message_user(request, f"Imported. {job.result['summary']}")
+                else:
+                    self.message_user(request, "Importing; this page shows the progress.")
+                return HttpResponseRedirect(_job_url(job))
+            else:
+                self.message_user(request, "This roster can no longer be imported.", messages.ERROR)
+                status = 400
+        result = job.result or {}
+        context = self._context(request, f"Roster {job.file_name}")
+        context.update(
+            job=job,
+            options=job.options,
+            verdict=verdict,
+            expired=expired,
+            refresh_seconds=REFRESH_SECONDS if job.is_running else None,
+            preview=job.preview or {},
+            result=result,
+            reviews_url=(
+                reverse("admin:practitioners_rosterreview_changelist")
+                + f"?roster__id__exact={result['roster_id']}&status__exact=open"
+                if result.get("roster_id")
+                else ""
+            ),
+        )
+        return TemplateResponse(
+            request, "admin/practitioners/rosterimport/job.html", context, status=status
+        )
+
+
+def _job_url(job: ImportJob) -> str:
+    return reverse("admin:practitioners_rosterimport_job", args=[job.pk])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -241,6 +242,19 @@ def _create_pending(*, row: RosterRow, roster: RosterImport, technique: Certific
     return practitioner.pk
 
 
+def _decoded(path: Path) -> str:
+    """The file as text; a byte that is not UTF-8 is named by its line (a roster is small
+    enough to read whole, which a decoding reader's buffering would not allow)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise RosterError(
+            [f"line {line}: the file is not UTF-8 text (save the spreadsheet as CSV UTF-8)"]
+        ) from None
+
+
 def import_roster(
     *,
     path: str | Path | None = None,
@@ -262,8 +276,7 @@ def import_roster(
     if stream is None:
         if path is None:
             raise ValueError("Give a path or a stream.")
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = read_roster(handle)
+        rows = read_roster(io.StringIO(_decoded(Path(path)), newline=""))
         file_name = file_name or Path(path).name
     else:
         rows = read_roster(stream)

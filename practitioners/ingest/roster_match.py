@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from rapidfuzz import fuzz, process
 
 from ..models import (
     Location,
     Practitioner,
 )
+from ..search import geo
 from .roster import (
     PersonName,
     RosterRow,
@@ -60,6 +63,22 @@ MARGIN = 0.15
 REVIEW_AT = 0.50
 
 
+# A clinic this close to the row's ZIP (centroid to centroid) counts as a move in the same metro.
+NEARBY_MILES = 25.0
+
+
+def _miles_apart(zip_code: str, zips: list[str]) -> float | None:
+    here = geo.zip_centroid(zip_code) if zip_code else None
+    if here is None:
+        return None
+    distances = [
+        geo.distance_mi(here.latitude, here.longitude, there.latitude, there.longitude)
+        for there in (geo.zip_centroid(z) for z in zips)
+        if there is not None
+    ]
+    return min(distances, default=None)
+
+
 def score_pair(row: RosterRow, person: PersonName, listing: Listing) -> Candidate:
     """Points for each piece of evidence, over 100: a same-name, same-ZIP, same-city pair scores
     95; a nickname or an initial needs a phone, an e-mail or the ZIP besides; a first name that
@@ -85,9 +104,20 @@ def score_pair(row: RosterRow, person: PersonName, listing: Listing) -> Candidat
         points += 15
         evidence.append("same ZIP")
     city = fold(row.city)
-    if city and any(fold(c) == city and s == (row.state or s) for c, s, _ in listing.places):
+    same_city = bool(city) and any(
+        fold(c) == city and s == (row.state or s) for c, s, _ in listing.places
+    )
+    if same_city:
         points += 10
         evidence.append("same city")
+    elif "same ZIP" not in evidence:
+        # A practitioner who moved clinics in the same metro: the roster has the new address
+        # (or the old one). Nearby counts for less than the same ZIP or city, so a nearby
+        # namesake needs a credential, phone or e-mail besides to be confident.
+        miles = _miles_apart(row.postal_code, [z for _, _, z in listing.places])
+        if miles is not None and miles <= NEARBY_MILES:
+            points += 8
+            evidence.append(f"a clinic {miles:.0f} mi from the row's ZIP")
     if row.state and states and row.state not in states:
         points -= 40
         evidence.append(f"clinic in another state ({', '.join(sorted(states))})")
@@ -107,50 +137,186 @@ def _phone_forms(phone: str) -> list[str]:
     return [d, f"{a}-{b}-{c}", f"({a}) {b}-{c}", f"{a}.{b}.{c}", f"{a} {b} {c}", f"1{d}"]
 
 
+# Rows and ids per query: well under SQLite's and PostgreSQL's limits on parameters.
+CHUNK = 2000
+
+
+def _chunks(items: list, size: int = CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def _load_listings(ids: set[int]) -> dict[int, Listing]:
     listings: dict[int, Listing] = {}
-    for pk, name, credentials, email, phone, npi in Practitioner.objects.filter(
-        pk__in=ids
-    ).values_list("pk", "name", "credentials", "email", "phone", "npi"):
-        listings[pk] = Listing(
-            pk=pk,
-            name=name,
-            person=PersonName.parse(name),
-            credentials=credential_set(credentials),
-            email=(email or "").lower(),
-            phones={digits(phone)} - {""},
-            places=[],
-            npi=npi,
-        )
-    for pk, city, state, zip_code, phone in Location.objects.filter(
-        practitioner_id__in=ids
-    ).values_list("practitioner_id", "city", "state", "postal_code", "phone"):
-        listing = listings.get(pk)
-        if listing is not None:
-            listing.places.append((city, state, zip_code))
-            if digits(phone):
-                listing.phones.add(digits(phone))
+    wanted = sorted(ids)
+    for chunk in _chunks(wanted):
+        for pk, name, credentials, email, phone, npi in Practitioner.objects.filter(
+            pk__in=chunk
+        ).values_list("pk", "name", "credentials", "email", "phone", "npi"):
+            listings[pk] = Listing(
+                pk=pk,
+                name=name,
+                person=PersonName.parse(name),
+                credentials=credential_set(credentials),
+                email=(email or "").lower(),
+                phones={digits(phone)} - {""},
+                places=[],
+                npi=npi,
+            )
+    for chunk in _chunks(wanted):
+        for pk, city, state, zip_code, phone in Location.objects.filter(
+            practitioner_id__in=chunk
+        ).values_list("practitioner_id", "city", "state", "postal_code", "phone"):
+            listing = listings.get(pk)
+            if listing is not None:
+                listing.places.append((city, state, zip_code))
+                if digits(phone):
+                    listing.phones.add(digits(phone))
     return listings
 
 
-def candidate_ids(row: RosterRow, person: PersonName) -> set[int]:
-    """Blocking: the listings worth scoring for this row (never the whole directory)."""
-    where = Q()
-    if row.state and person.block_key:
-        where |= Q(state=row.state, practitioner__name__icontains=person.block_key)
+# --- Blocking ---------------------------------------------------------------------------------
+#
+# Blocking picks, for every row, the few listings worth scoring, with indexed queries and one
+# pass per state however long the roster: a state's clinics are read once from the index
+# location_roster_block (state, postal_code, practitioner), each listing's name is cut into
+# surname keys in Python, and rows find their candidates there; phones are looked up by index.
+# A candidate whose surname is nowhere near the row's is dropped before any scoring, since
+# score_pair gives it nothing (names are compared with rapidfuzz's C code, a bucket at a time).
+
+# Words in a listing's name that are never a surname: generational suffixes. (Credentials are
+# their own field, and after a comma when written into the name; "Do" and "Ma" are surnames.)
+NOT_SURNAMES = frozenset({"jr", "sr", "ii", "iii", "iv"})
+# A surname this close to the row's (rapidfuzz ratio, 0-100) is scored; below, score_pair finds
+# "different last name" anyway. 70 keeps every one-letter typo of a four-letter name (75).
+SURNAME_SIMILARITY = 70
+
+
+def surname_words(name: str) -> tuple[str, ...]:
+    """The words of a listing's name that may be its surname: all but the given name (so a
+    maiden name kept as a middle name, and each part of a hyphenated name, count too)."""
+    base = name.split(",", 1)[0]
+    words = [w for w in re.split(r"[\s\-]+", fold(base)) if len(w) > 1 and w not in NOT_SURNAMES]
+    return tuple(words[1:] if len(words) > 1 else words)
+
+
+def keys_of(word: str) -> tuple[str, ...]:
+    """A surname's blocking keys: its first three letters and its last three, so a typo near
+    either end still shares one key with the right name."""
+    return (word[:3], "~" + word[-3:]) if len(word) > 3 else (word,)
+
+
+def row_surnames(person: PersonName) -> set[str]:
+    names = {p for p in person.lasts if len(p) > 1}
+    if len(person.middle) > 1:
+        names.add(person.middle.split(" ")[0])  # the row's maiden name kept as a middle name
+    return names
+
+
+def row_state(row: RosterRow) -> str:
+    """The row's state, or the state of its ZIP (geo's offline ZIP table) when it names none."""
+    if row.state:
+        return row.state
     if row.postal_code:
-        where |= Q(postal_code=row.postal_code)
-    forms = _phone_forms(row.phone)
-    if forms:
-        where |= Q(phone__in=forms)
-    ids = (
-        set(Location.objects.filter(where).values_list("practitioner_id", flat=True))
-        if where
-        else set()
-    )
-    if forms:
-        ids |= set(Practitioner.objects.filter(phone__in=forms).values_list("pk", flat=True))
-    return ids
+        centroid = geo.zip_centroid(row.postal_code)
+        if centroid is not None:
+            return centroid.state
+    return ""
+
+
+def _near(word: str, words: list[str]) -> list[str]:
+    return [
+        found
+        for found, _score, _index in process.extract(
+            word, words, scorer=fuzz.ratio, score_cutoff=SURNAME_SIMILARITY, limit=None
+        )
+    ]
+
+
+def _close_enough(surnames: set[str], words: tuple[str, ...]) -> bool:
+    return any(fuzz.ratio(a, b, score_cutoff=SURNAME_SIMILARITY) for a in surnames for b in words)
+
+
+def block_rows(rows: list[RosterRow], people: dict[int, PersonName]) -> dict[int, set[int]]:
+    """Blocking for a whole roster: line -> the ids of the listings worth scoring."""
+    found: dict[int, set[int]] = {row.line: set() for row in rows}
+    surnames = {row.line: row_surnames(people[row.line]) for row in rows}
+    by_state: dict[str, list[RosterRow]] = defaultdict(list)
+    for row in rows:
+        state = row_state(row)
+        if state:
+            by_state[state].append(row)
+    for state, state_rows in sorted(by_state.items()):
+        wanted_keys = {k for row in state_rows for w in surnames[row.line] for k in keys_of(w)}
+        zips = {row.postal_code for row in state_rows if row.postal_code}
+        # key -> surname word -> listing ids; ZIP -> listing ids (with their words)
+        bucket: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+        in_zip: dict[str, set[int]] = defaultdict(set)
+        words_of: dict[int, tuple[str, ...]] = {}
+        scan = (
+            Location.objects.filter(state=state)
+            .values_list("practitioner_id", "postal_code", "practitioner__name")
+            .order_by()
+        )
+        for pk, zip_code, name in scan.iterator(chunk_size=5000):
+            words = words_of.get(pk)
+            if words is None:
+                words = words_of[pk] = surname_words(name)
+            for word in words:
+                for key in keys_of(word):
+                    if key in wanted_keys:
+                        bucket[key][word].add(pk)
+            if zip_code in zips:
+                in_zip[zip_code].add(pk)
+        for row in state_rows:
+            ids = found[row.line]
+            for word in surnames[row.line]:
+                for key in keys_of(word):
+                    words = bucket.get(key)
+                    if words:
+                        for near in _near(word, list(words)):
+                            ids |= words[near]
+            for pk in in_zip.get(row.postal_code, ()):
+                if pk not in ids and _close_enough(surnames[row.line], words_of[pk]):
+                    ids.add(pk)
+        del bucket, in_zip, words_of
+    _block_by_phone(rows, surnames, found)
+    return found
+
+
+def _block_by_phone(
+    rows: list[RosterRow], surnames: dict[int, set[str]], found: dict[int, set[int]]
+) -> None:
+    """Listings with the row's phone, on the listing or one of its clinics, in any state."""
+    forms: dict[str, list[int]] = defaultdict(list)
+    for row in rows:
+        for form in _phone_forms(row.phone):
+            forms[form].append(row.line)
+    if not forms:
+        return
+    hits: list[tuple[int, str, str]] = []
+    for chunk in _chunks(sorted(forms)):
+        # exclude(phone="") repeats the partial indexes' condition, so both databases use them.
+        hits += (
+            Location.objects.filter(phone__in=chunk)
+            .exclude(phone="")
+            .values_list("practitioner_id", "phone", "practitioner__name")
+        )
+        hits += (
+            Practitioner.objects.filter(phone__in=chunk)
+            .exclude(phone="")
+            .values_list("pk", "phone", "name")
+        )
+    for pk, phone, name in hits:
+        words = surname_words(name)
+        for line in forms.get(phone, ()):
+            if pk not in found[line] and _close_enough(surnames[line], words):
+                found[line].add(pk)
+
+
+def candidate_ids(row: RosterRow, person: PersonName) -> set[int]:
+    """Blocking for one row (what :func:`block_rows` does for a whole roster)."""
+    return block_rows([row], {row.line: person})[row.line]
 
 
 @dataclass
@@ -193,7 +359,7 @@ def match_rows(
         row.line: PersonName.parse(row.name, first=row.first, middle=row.middle, last=row.last)
         for row in pending
     }
-    blocks = {row.line: candidate_ids(row, people[row.line]) - taken for row in pending}
+    blocks = {line: ids - taken for line, ids in block_rows(pending, people).items()}
     listings = _load_listings(set().union(*blocks.values()) if blocks else set())
     scored: dict[int, list[Candidate]] = {}
     for row in pending:
@@ -212,6 +378,10 @@ def match_rows(
         key=lambda p: (-p[0], p[1], p[2].listing.pk),
     )
     by_line = {row.line: row for row in pending}
+    # Listing -> (score, line) of every row that wants it, for the rival check below.
+    wanting: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    for score, line, candidate in pairs:
+        wanting[candidate.listing.pk].append((score, line))
     for score, line, candidate in pairs:
         if line in outcomes or candidate.listing.pk in taken:
             continue
@@ -221,12 +391,9 @@ def match_rows(
         # (including rows already sent to staff): two roster rows wanting one listing is as
         # doubtful as one row with two listings.
         rivals = [
-            c.score
-            for other in pending
-            if other.line != line
-            and outcomes.get(other.line, RowOutcome(other, "")).listing_id is None
-            for c in scored[other.line]
-            if c.listing.pk == candidate.listing.pk
+            rival
+            for rival, other in wanting[candidate.listing.pk]
+            if other != line and (other not in outcomes or outcomes[other].listing_id is None)
         ]
         runner_up = max(others + rivals, default=0.0)
         if score >= CONFIDENT_AT and score - runner_up >= MARGIN:
