@@ -1,12 +1,12 @@
 """sitemap.xml and robots.txt, with Django's sitemaps framework.
 
 Sections: the fixed pages, conditions, techniques, places, places by technique, and profiles.
-While every section fits in one sitemap (50,000 URLs, the protocol's limit), /sitemap.xml is
-that one sitemap; past it, /sitemap.xml is an index of the sections' pages
-(/sitemap-<section>.xml?p=N).
+While every section fits in one sitemap page (10,000 URLs: a fifth of the protocol's limit, so
+that each page renders in under a second at a million listings), /sitemap.xml is that one
+sitemap; past it, /sitemap.xml is an index of the sections' pages (/sitemap-<section>.xml?p=N).
 
-No section ever loads every listing: profiles are paged by ranges of 50,000 ids (a page is
-one range scan of the primary key, so it never holds more than 50,000 URLs); places are read in
+No section ever loads every listing: profiles are paged by ranges of LIMIT ids (a page is
+one range scan of the primary key, so it never holds more than LIMIT URLs); places are read in
 one pass over the ``location_place`` index, which holds each clinic's city, its copied
 certification bits and when it last changed.
 """
@@ -34,7 +34,10 @@ from . import places
 from .models import Certification, Condition, Location, Practitioner, PractitionerCertification
 from .search import index as search_index
 
-LIMIT = 50_000  # URLs per sitemap, the protocol's limit
+# URLs per sitemap page. The protocol allows 50,000; a page of 45,000 profiles took 3-18 s to
+# render at 1,000,000 listings on this machine (bench/sitemap_bench.py), a page of 10,000 a
+# fifth of that.
+LIMIT = 10_000
 # slugify without its lazy-text wrapper, which cost more than slugify itself over 30,000 cities.
 _slugify = getattr(slugify, "__wrapped__", slugify)
 _PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")  # needs no quoting in a URL
