@@ -26,11 +26,12 @@ from django.db import connections, router
 from django.db.models import Max
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
 from . import places
-from .models import Certification, Condition, Location, Practitioner
+from .models import Certification, Condition, Location, Practitioner, PractitionerCertification
 from .search import index as search_index
 
 LIMIT = 50_000  # URLs per sitemap, the protocol's limit
@@ -73,62 +74,140 @@ class PlaceEntry:
     lastmod: dt.datetime | str | None
 
 
-def _technique_masks() -> list[tuple[str, int]]:
-    """(slug, bits of it and its levels) for every technique."""
+@dataclass(frozen=True)
+class _Technique:
+    slug: str
+    ids: tuple[int, ...]  # the technique and its levels
+    bits: int
+    exact: bool  # no other certification shares its bits (index.py): the bits decide
+
+
+def _techniques() -> list[_Technique]:
+    """Every technique, with its levels' ids and bits."""
     every = list(Certification.objects.only("id", "slug", "parent_id"))
-    return [
-        (
-            technique.slug,
-            search_index.certification_bits(
-                [technique.id, *(c.id for c in every if c.parent_id == technique.id)]
-            ),
+    every_id = [c.id for c in every]
+    found = []
+    for technique in every:
+        if technique.parent_id is not None:
+            continue
+        ids = (technique.id, *(c.id for c in every if c.parent_id == technique.id))
+        found.append(
+            _Technique(
+                technique.slug,
+                ids,
+                search_index.certification_bits(ids),
+                not search_index.shares_bits(ids, every_id),
+            )
         )
-        for technique in every
-        if technique.parent_id is None
-    ]
+    return found
 
 
 @dataclass
 class _City:
-    techniques: list[str]
+    techniques: list[str]  # held for certain
+    doubtful: list[str]  # held only by the index's prefilter (an expiry date, shared bits)
     lastmod: dt.datetime | str | None
 
 
-def _cities(masks: list[tuple[str, int]]) -> dict[tuple[str, str], _City]:
+def _city_key(state: str, city: str | None) -> tuple[str, str] | None:
+    """(state, city slug) of a clinic's spelling of its city, None where it has no page."""
+    slug = _slugify(city or "")
+    if not slug or state.upper() not in places.STATE_NAMES:
+        return None
+    return state.lower(), slug
+
+
+def _cities(techniques: list[_Technique]) -> dict[tuple[str, str], _City]:
     """(state, city slug) -> which techniques its published clinics' copied bits hold and
-    when they last changed: one pass over the ``location_place`` index, one row a city."""
+    when they last changed: one pass over the ``location_place`` index, one row a city.
+
+    A certificate without an expiry date settles a technique (where its bits are exact); one
+    with a date may have lapsed, so a technique held only that way is ``doubtful``, for
+    ``_current_in_cities`` to decide."""
     db = router.db_for_read(Location)
     table = Location._meta.db_table
     held = "".join(
+        ", MAX(CASE WHEN (certification_bits & %s) <> 0 THEN 1 ELSE 0 END)"
         ", MAX(CASE WHEN ((certification_bits | expiring_certification_bits) & %s) <> 0 "
         "THEN 1 ELSE 0 END)"
-        for _ in masks
+        for _ in techniques
     )
     sql = (
         f"SELECT state, city, MAX(updated_at){held} FROM {table} "
         f"WHERE listed IN (%s) GROUP BY state, city"
     )
+    params = [bits for t in techniques for bits in (t.bits, t.bits)]
     with connections[db].cursor() as cursor:
-        cursor.execute(sql, [*(mask for _, mask in masks), True])
+        cursor.execute(sql, [*params, True])
         rows = cursor.fetchall()
     cities: dict[tuple[str, str], _City] = {}
     for state, city, last, *flags in rows:
-        slug = _slugify(city or "")
-        if not slug or state.upper() not in places.STATE_NAMES:
+        key = _city_key(state, city)
+        if key is None:
             continue
-        # ``last`` stays as the database gives it (SQLite: ISO text, which sorts as the times
-        # do; PostgreSQL: a datetime): url_elements writes either.
-        techniques = [slug_ for (slug_, _), flag in zip(masks, flags, strict=True) if flag]
-        key = (state.lower(), slug)
+        certain, doubtful = set(), set()
+        for technique, lasting, candidate in zip(techniques, flags[0::2], flags[1::2], strict=True):
+            if lasting and technique.exact:
+                certain.add(technique.slug)
+            elif candidate:
+                doubtful.add(technique.slug)
         entry = cities.get(key)
         if entry is None:
-            cities[key] = _City(techniques, last)
-            continue
-        # Another spelling of the same city ("MEMPHIS", "Memphis"): one page for both.
-        entry.techniques = [t for t, _ in masks if t in entry.techniques or t in techniques]
-        if last is not None and (entry.lastmod is None or last > entry.lastmod):
+            entry = cities[key] = _City([], [], last)
+        # Another spelling of the same city ("MEMPHIS", "Memphis") shares the one page.
+        elif last is not None and (entry.lastmod is None or last > entry.lastmod):
             entry.lastmod = last
+        certain |= set(entry.techniques)
+        doubtful = (doubtful | set(entry.doubtful)) - certain
+        # ``last`` stays as the database gives it (SQLite: ISO text, which sorts as the times
+        # do; PostgreSQL: a datetime): url_elements writes either.
+        entry.techniques = [t.slug for t in techniques if t.slug in certain]
+        entry.doubtful = [t.slug for t in techniques if t.slug in doubtful]
     return cities
+
+
+def _current_in_cities(
+    techniques: list[_Technique], on: dt.date
+) -> set[tuple[tuple[str, str], str]]:
+    """((state, city slug), technique slug) for every technique that a published clinic's
+    practitioner holds a current certificate in: one query, over only the clinics whose bits
+    leave it in doubt (those with a dated certificate of an exact technique, or any clinic
+    holding a technique whose bits are shared)."""
+    if not techniques:
+        return set()
+    db = router.db_for_read(Location)
+    connection = connections[db]
+    exact = [t for t in techniques if t.exact]
+    shared = [t for t in techniques if not t.exact]
+    # A clinic with an exact technique's bit among its undated certificates settled it in
+    # _cities already, so only the dated ones need a look.
+    doubt = []
+    params: list = []
+    if exact:
+        doubt.append("(l.expiring_certification_bits & %s) <> 0")
+        params.append(search_index.certification_bits(i for t in exact for i in t.ids))
+    if shared:
+        doubt.append("((l.certification_bits | l.expiring_certification_bits) & %s) <> 0")
+        params.append(search_index.certification_bits(i for t in shared for i in t.ids))
+    ids = sorted({i for t in techniques for i in t.ids})
+    sql = (
+        f"SELECT DISTINCT l.state, l.city, r.certification_id "
+        f"FROM {Location._meta.db_table} l JOIN {PractitionerCertification._meta.db_table} r "
+        f"ON r.practitioner_id = l.practitioner_id "
+        f"WHERE l.listed IN (%s) AND ({' OR '.join(doubt)}) "
+        f"AND r.certification_id IN ({', '.join(['%s'] * len(ids))}) "
+        f"AND (r.expires_on IS NULL OR r.expires_on >= %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [True, *params, *ids, connection.ops.adapt_datefield_value(on)])
+        rows = cursor.fetchall()
+    technique_of = {i: t.slug for t in techniques for i in t.ids}
+    current = set()
+    for state, city, certification_id in rows:
+        key = _city_key(state, city)
+        if key is not None:
+            current.add((key, technique_of[certification_id]))
+    return current
 
 
 def _as_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
@@ -192,17 +271,24 @@ class PlaceSitemap(_EntrySitemap):
 
 
 class PlaceTechniqueSitemap(_EntrySitemap):
-    """/<state>/<city>/<technique>/ where a published clinic's copied bits hold the technique
-    or a level of it. The bits count a certificate with an expiry date even once it has
-    expired, so a page whose only certificate lapsed stays listed (and answers 404) until that
-    clinic's listing changes; deciding it exactly would cost a look-up per clinic."""
+    """/<state>/<city>/<technique>/ where a published practitioner with a clinic there holds a
+    current certificate in the technique or a level of it: the page's own rule
+    (places.Place.has_technique), so a page whose only certificate expired leaves the sitemap
+    as it starts to answer 404. Two queries: the index decides most cities; the dated
+    certificates of the rest are looked up in one more."""
 
     @cached_property
     def entries(self) -> list[PlaceEntry]:
+        techniques = _techniques()
+        cities = _cities(techniques)
+        doubtful = [t for t in techniques if any(t.slug in c.doubtful for c in cities.values())]
+        current = _current_in_cities(doubtful, timezone.localdate())
         return [
-            PlaceEntry(f"/{state}/{slug}/{technique}/", city.lastmod)
-            for (state, slug), city in sorted(_cities(_technique_masks()).items())
-            for technique in city.techniques
+            PlaceEntry(f"/{state}/{slug}/{technique.slug}/", city.lastmod)
+            for (state, slug), city in sorted(cities.items())
+            for technique in techniques
+            if technique.slug in city.techniques
+            or (technique.slug in city.doubtful and ((state, slug), technique.slug) in current)
         ]
 
 

@@ -15,8 +15,22 @@ from django.test import Client
 
 from tests.browsing import follow, form, local_path, submit, text_of
 from tests.smtp_server import smtp_server
+from tests.test_browser import (  # noqa: F401 - fixtures, used by name
+    browser,
+    map_settings,
+    open_page,
+)
+from tests.test_browser import pytestmark as browser_marks
 
 pytestmark = pytest.mark.django_db
+
+
+def browser_test(test):
+    """The browser tests' marks (skipped without Chromium; a transactional database)."""
+    for mark in reversed(browser_marks):
+        test = mark(test)
+    return test
+
 
 PASSWORD = "a-long-unusual-passphrase-42"
 
@@ -221,3 +235,48 @@ def test_a_failing_mail_server_is_logged_and_the_page_still_answers(
         answer = submit(client, form(page, "main form").set("email", "jane@example.org"))
     assert answer.status_code == 302
     assert "could not send" in caplog.text
+
+
+@browser_test
+def test_removing_an_e_mail_address_asks_first_and_removes_it_once_confirmed(
+    open_page, live_server, client, settings
+):
+    """allauth's confirmation (its static script) runs under the site's CSP: dismissing it
+    keeps the address, accepting it removes it. open_page fails the test on a CSP violation."""
+    user = practitioner_account()
+    EmailAddress.objects.create(user=user, email="old@example.org", verified=True)
+    client.force_login(user, backend="allauth.account.auth_backends.AuthenticationBackend")
+    page = open_page("/static/css/site.css")
+    page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page.goto("/accounts/email/")
+    page.locator("input[name=email][value='old@example.org']").check()
+    asked: list[str] = []
+
+    def answer(accept: bool):
+        def handle(dialog) -> None:
+            asked.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        return handle
+
+    page.once("dialog", answer(accept=False))
+    page.get_by_role("button", name="Remove").click()
+    assert asked == ["Do you really want to remove the selected email address?"]
+    assert EmailAddress.objects.filter(email="old@example.org").exists()
+
+    page.once("dialog", answer(accept=True))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Remove").click()
+    assert len(asked) == 2
+    assert "Removed email address old@example.org" in page.locator("main").inner_text()
+    assert not EmailAddress.objects.filter(email="old@example.org").exists()
+    assert page.locator("input[name=email][value='old@example.org']").count() == 0
+    assert not page.script_errors

@@ -168,3 +168,18 @@ def test_a_condition_search_runs_a_fixed_number_of_queries(
     with django_assert_max_num_queries(10):
         response = client.get("/search/?zip=38117&condition=plantar-fasciitis")
     assert response.status_code == 200
+
+
+def test_tmj_disorders_is_found_by_its_words_and_says_no_technique_is_listed_for_it_yet(client):
+    suggested = client.get("/api/conditions/?q=jaw pain").json()
+    assert suggested["results"][0]["slug"] == "tmj-disorders", suggested
+    page = client.get("/conditions/tmj-disorders/")
+    assert page.status_code == 200
+    assert "No technique is listed for this condition yet." in browsing.text_of(page, "main")
+    assert "M26.6" in browsing.text_of(page, ".codes")
+    assert not browsing.soup(page).select(".zip-box")  # nothing to search for
+    search = client.get("/search/?zip=38117&condition=jaw+pain")
+    assert search.status_code == 400
+    assert "No technique is listed for TMJ disorders yet." in (
+        browsing.text_of(search, "#condition-error")
+    )

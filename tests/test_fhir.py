@@ -553,7 +553,7 @@ def test_a_page_of_100_runs_a_fixed_number_of_queries(client, django_assert_max_
     with django_assert_max_num_queries(3):
         bundle = get(client, "Practitioner", {"_count": "100"})
     assert len(ids(bundle)) == 100
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(5):
         bundle = get(client, "PractitionerRole", {"_count": "100", "_include": "*"})
     assert len(ids(bundle)) == 100
     with django_assert_max_num_queries(2):
@@ -563,3 +563,74 @@ def test_a_page_of_100_runs_a_fixed_number_of_queries(client, django_assert_max_
     with django_assert_max_num_queries(6):
         near = get(client, "Location", {"near": "35.1124|-89.9034|25|mi", "_count": "100"})
     assert len(ids(near)) == 100
+
+
+# --- Practice details (issue 17's data) ---------------------------------------------------------
+
+
+def test_practice_details_gender_languages_hours_access_closure_and_new_patient_status(client):
+    from practitioners.practice import Language, NewPatients, OpeningHours
+
+    practitioner = PractitionerFactory(
+        name="Ana Ruiz", gender="female", new_patients=NewPatients.EXISTING_AND_FAMILY
+    )
+    practitioner.languages.set(Language.objects.filter(code__in=["es", "ase"]))
+    clinic = LocationFactory(
+        practitioner=practitioner,
+        wheelchair_entrance=True,
+        parking=True,
+        reopens_on=timezone.localdate() + dt.timedelta(days=10),
+    )
+    T = dt.time
+    for weekday, opens, closes in [
+        (0, T(8), T(12)),
+        (0, T(13), T(18)),
+        (4, T(22), T(2)),
+        (6, T(0), T(0)),
+    ]:
+        OpeningHours.objects.create(location=clinic, weekday=weekday, opens=opens, closes=closes)
+
+    resource = get(client, f"Practitioner/{practitioner.pk}")
+    assert resource["gender"] == "female"
+    assert [c["coding"][0]["code"] for c in resource["communication"]] == ["ase", "es"]
+    assert resource["communication"][1]["coding"][0]["system"] == "urn:ietf:bcp:47"
+
+    location = get(client, f"Location/{clinic.pk}")
+    assert location["hoursOfOperation"] == [
+        {"daysOfWeek": ["mon"], "openingTime": "08:00:00", "closingTime": "12:00:00"},
+        {"daysOfWeek": ["mon"], "openingTime": "13:00:00", "closingTime": "18:00:00"},
+        # Friday 22:00 to 2:00 is two intervals: FHIR times end at 23:59:59.
+        {"daysOfWeek": ["fri"], "openingTime": "22:00:00", "closingTime": "23:59:59"},
+        {"daysOfWeek": ["sat"], "openingTime": "00:00:00", "closingTime": "02:00:00"},
+        {"daysOfWeek": ["sun"], "allDay": True},
+    ]
+    access = [e["valueCodeableConcept"] for e in location["extension"]]
+    assert access == [
+        {
+            "coding": [
+                {
+                    "system": "http://hl7.org/fhir/us/davinci-pdex-plan-net/CodeSystem/AccessibilityCS",
+                    "code": "handiaccess",
+                }
+            ],
+            "text": "Wheelchair-accessible entrance",
+        },
+        {"text": "Parking on site"},
+    ]
+    assert location["status"] == "suspended"
+    assert location["availabilityExceptions"].startswith("Temporarily closed until")
+    Location.objects.filter(pk=clinic.pk).update(reopens_on=timezone.localdate())
+    assert get(client, f"Location/{clinic.pk}")["status"] == "active"  # reopened today
+
+    role = get(client, f"PractitionerRole/{clinic.pk}")
+    [status] = [e for e in role["extension"] if e["url"] == f"{PLAN_NET}newpatients"]
+    assert status["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] == "existptfam"
+    for value, code in [
+        (NewPatients.ACCEPTING, "newpt"),
+        (NewPatients.NOT_ACCEPTING, "nopt"),
+        (NewPatients.EXISTING_ONLY, "existptonly"),
+    ]:
+        Practitioner.objects.filter(pk=practitioner.pk).update(new_patients=value)
+        role = get(client, f"PractitionerRole/{clinic.pk}")
+        [status] = [e for e in role["extension"] if e["url"] == f"{PLAN_NET}newpatients"]
+        assert status["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] == code

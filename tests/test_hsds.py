@@ -276,10 +276,45 @@ def test_a_page_of_100_runs_a_fixed_number_of_queries(client, django_assert_max_
         practitioner_near_zip("38117", n / 10, certifications=["art", "graston"])
     with django_assert_max_num_queries(2):
         assert len(page(client, "organizations", {"per_page": 100})["contents"]) == 100
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(4):
         assert len(page(client, "services", {"per_page": 100})["contents"]) == 100
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(3):
         assert len(page(client, "locations", {"per_page": 100})["contents"]) == 100
+
+
+def test_hours_access_closure_and_languages_are_schedules_accessibility_and_languages(client):
+    from practitioners.practice import Language, OpeningHours
+
+    practitioner = PractitionerFactory(name="Ana Ruiz")
+    practitioner.languages.set(Language.objects.filter(code__in=["es", "ase"]))
+    clinic = LocationFactory(
+        practitioner=practitioner,
+        public_transit=True,
+        accessible_restroom=True,
+        reopens_on=timezone.localdate() + dt.timedelta(days=5),
+    )
+    OpeningHours.objects.create(location=clinic, weekday=0, opens=dt.time(8), closes=dt.time(12))
+    OpeningHours.objects.create(location=clinic, weekday=4, opens=dt.time(22), closes=dt.time(2))
+    PractitionerCertification.objects.create(
+        practitioner=practitioner, certification=certification("graston")
+    )
+    [served] = page(client, "locations")["contents"]
+    monday, friday = served["schedules"]
+    assert (monday["byday"], monday["opens_at"], monday["closes_at"]) == ("MO", "08:00", "12:00")
+    assert (friday["byday"], friday["opens_at"], friday["closes_at"]) == ("FR", "22:00", "02:00")
+    assert monday["freq"] == "WEEKLY" and "America/Chicago" in monday["description"]
+    # Closed for now: the schedules hold from the day it reopens, and the location says so.
+    assert monday["valid_from"] == clinic.reopens_on.isoformat()
+    assert served["description"].startswith("Temporarily closed until")
+    assert [a["description"] for a in served["accessibility"]] == [
+        "Accessible restroom",
+        "Near public transit",
+    ]
+    [service] = page(client, "services")["contents"]
+    assert [(lang["code"], lang["name"]) for lang in service["languages"]] == [
+        ("ase", "American Sign Language"),
+        ("es", "Spanish"),
+    ]
 
 
 # --- The tabular export -------------------------------------------------------------------------
@@ -307,7 +342,13 @@ def _typed(table: str, row: dict) -> dict:
 def test_export_writes_every_table_and_a_datapackage_valid_against_the_schemas(
     client, listing, tmp_path
 ):
+    from practitioners.practice import Language, OpeningHours
+
     hidden_listing()
+    listing.languages.set(Language.objects.filter(code="es"))
+    clinic = listing.locations.first()
+    Location.objects.filter(pk=clinic.pk).update(parking=True)
+    OpeningHours.objects.create(location=clinic, weekday=2, opens=dt.time(9), closes=dt.time(17))
     out = StringIO()
     call_command("export_hsds", str(tmp_path), "--batch", "1", stdout=out, stderr=StringIO())
     assert "1 organizations, 2 services and 2 locations written" in out.getvalue()
@@ -326,6 +367,9 @@ def test_export_writes_every_table_and_a_datapackage_valid_against_the_schemas(
     assert len(rows["location"]) == 2 and len(rows["address"]) == 2
     assert {a["value"] for a in rows["attribute"]} == {"verified", "self-reported"}
     assert len(rows["taxonomy"]) == 1
+    assert [(r["byday"], r["opens_at"]) for r in rows["schedule"]] == [("WE", "09:00")]
+    assert [r["description"] for r in rows["accessibility"]] == ["Parking on site"]
+    assert [r["code"] for r in rows["language"]] == ["es", "es"]  # one per service
     assert "Hidden" not in json.dumps(rows)
     # The export holds what the API serves.
     api = {s["id"]: s for s in page(client, "services")["contents"]}

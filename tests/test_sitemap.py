@@ -138,3 +138,28 @@ def test_a_profile_section_runs_a_fixed_number_of_queries(
         assert client.get("/sitemap-profiles.xml").status_code == 200
     with django_assert_max_num_queries(4):
         assert client.get("/sitemap-places.xml").status_code == 200
+
+
+def test_a_place_by_technique_page_whose_only_certificate_expired_leaves_the_sitemap(
+    client, listings, django_assert_max_num_queries
+):
+    today = timezone.localdate()
+    # Memphis: Graston only from a certificate that lapsed yesterday; FAKTR from one that runs
+    # out today (still current). Nashville already holds Graston without an expiry date.
+    practitioner_near_zip(
+        "38117", 2, name="Lapsed Graston", certifications=["graston-m1"],
+        expires_on=today - dt.timedelta(days=1),
+    )  # fmt: skip
+    practitioner_near_zip(
+        "38117", 3, name="Dated Faktr", certifications=["faktr"], expires_on=today
+    )
+    with django_assert_max_num_queries(3):
+        paths = {
+            browsing.local_path(loc) for loc in urlset(client.get("/sitemap-place-techniques.xml"))
+        }
+    assert client.get("/tn/memphis/graston/").status_code == 404
+    assert "/tn/memphis/graston/" not in paths
+    assert client.get("/tn/memphis/faktr/").status_code == 200
+    assert {"/tn/memphis/art/", "/tn/memphis/faktr/", "/tn/nashville/graston/"} == paths
+    # The whole sitemap says the same.
+    assert "http://testserver/tn/memphis/graston/" not in urlset(client.get("/sitemap.xml"))

@@ -22,16 +22,11 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 
 from django.conf import settings
-from fhirclient.models.bundle import Bundle
-from fhirclient.models.capabilitystatement import CapabilityStatement
-from fhirclient.models.location import Location as FhirLocation
-from fhirclient.models.operationoutcome import OperationOutcome
-from fhirclient.models.organization import Organization
-from fhirclient.models.practitioner import Practitioner as FhirPractitioner
-from fhirclient.models.practitionerrole import PractitionerRole
+from django.utils import timezone
 from nameparser import HumanName
 
 from ..models import Location, Practitioner, PractitionerCertification, TaxonomyMapping
+from ..practice import Language, NewPatients, OpeningHours, Weekday
 
 FHIR_VERSION = "4.0.1"
 PLAN_NET = "http://hl7.org/fhir/us/davinci-pdex-plan-net"
@@ -50,20 +45,36 @@ VIRTUAL_MODALITIES_CS = f"{PLAN_NET}/CodeSystem/VirtualModalitiesCS"
 NEW_PATIENTS = f"{PLAN_NET}/StructureDefinition/newpatients"
 ACCEPTING_PATIENTS_CS = f"{PLAN_NET}/CodeSystem/AcceptingPatientsCS"
 ORG_TYPE_CS = f"{PLAN_NET}/CodeSystem/OrgTypeCS"
+ACCESSIBILITY = f"{PLAN_NET}/StructureDefinition/accessibility"
+ACCESSIBILITY_CS = f"{PLAN_NET}/CodeSystem/AccessibilityCS"
+BCP_47 = "urn:ietf:bcp:47"
 # Plan-Net has no verification extension of its own; the HL7 National Directory's is the one
 # its successor profiles use (docs/fhir.md).
 VERIFICATION_STATUS = "http://hl7.org/fhir/us/ndh/StructureDefinition/base-ext-verification-status"
 VERIFICATION_STATUS_CS = "http://hl7.org/fhir/us/ndh/CodeSystem/NdhVerificationStatusCS"
 
-MODELS = {
-    "Practitioner": FhirPractitioner,
-    "PractitionerRole": PractitionerRole,
-    "Location": FhirLocation,
-    "Organization": Organization,
-    "CapabilityStatement": CapabilityStatement,
-    "OperationOutcome": OperationOutcome,
-    "Bundle": Bundle,
-}
+
+@cache
+def _models() -> dict[str, type]:
+    """The fhirclient model classes, imported on the first FHIR request rather than when the
+    URLs load: fhirclient brings requests and 0.8 s of imports every worker would pay at boot."""
+    from fhirclient.models.bundle import Bundle
+    from fhirclient.models.capabilitystatement import CapabilityStatement
+    from fhirclient.models.location import Location as FhirLocation
+    from fhirclient.models.operationoutcome import OperationOutcome
+    from fhirclient.models.organization import Organization
+    from fhirclient.models.practitioner import Practitioner as FhirPractitioner
+    from fhirclient.models.practitionerrole import PractitionerRole
+
+    return {
+        "Practitioner": FhirPractitioner,
+        "PractitionerRole": PractitionerRole,
+        "Location": FhirLocation,
+        "Organization": Organization,
+        "CapabilityStatement": CapabilityStatement,
+        "OperationOutcome": OperationOutcome,
+        "Bundle": Bundle,
+    }
 
 
 def certification_system() -> str:
@@ -76,7 +87,7 @@ def checked(resource: dict) -> dict:
     """``resource`` parsed by the fhirclient model of its type and written back: a missing
     required element, a wrong type or an unknown element raises FHIRValidationError here
     instead of reaching a client."""
-    return MODELS[resource["resourceType"]](resource, strict=True).as_json()
+    return _models()[resource["resourceType"]](resource, strict=True).as_json()
 
 
 def instant(value: dt.datetime) -> str:
@@ -166,10 +177,14 @@ def qualification(record: PractitionerCertification) -> dict:
 
 
 def practitioner_resource(
-    practitioner: Practitioner, certificates: Iterable[PractitionerCertification], on: dt.date
+    practitioner: Practitioner,
+    certificates: Iterable[PractitionerCertification],
+    on: dt.date,
+    languages: Sequence[Language] = (),
 ) -> dict:
     """``certificates``: the listing's certificate records with their certifications; only the
-    current ones are published (an expired certificate is not a qualification)."""
+    current ones are published (an expired certificate is not a qualification). ``languages``:
+    those spoken at the practice (``communication``, ISO 639 codes are BCP 47 tags)."""
     resource: dict = {
         "resourceType": "Practitioner",
         "id": str(practitioner.pk),
@@ -186,6 +201,8 @@ def practitioner_resource(
                 "value": practitioner.npi,
             }
         ]
+    if practitioner.gender:
+        resource["gender"] = practitioner.gender  # "female" / "male": FHIR's own codes
     telecom = _phone(practitioner.phone)
     if practitioner.email:
         telecom.append({"system": "email", "value": practitioner.email, "use": "work"})
@@ -197,6 +214,14 @@ def practitioner_resource(
     current.sort(key=lambda record: record.certification.name)
     if current:
         resource["qualification"] = [qualification(record) for record in current]
+    if languages:
+        resource["communication"] = [
+            {
+                "coding": [{"system": BCP_47, "code": language.code, "display": language.name}],
+                "text": language.name,
+            }
+            for language in sorted(languages, key=lambda language: language.name)
+        ]
     return resource
 
 
@@ -217,12 +242,75 @@ def address(location: Location) -> dict:
     }
 
 
-def location_resource(location: Location) -> dict:
+_DAYS = {day.value: day.label[:3].lower() for day in Weekday}  # 0 -> "mon"
+# What Plan-Net's AccessibilityCS has a code for; the rest are said in words.
+_ACCESS = [
+    ("wheelchair_entrance", "handiaccess", "Wheelchair-accessible entrance"),
+    ("accessible_restroom", None, "Accessible restroom"),
+    ("parking", None, "Parking on site"),
+    ("public_transit", "pubtrans", "Near public transit"),
+]
+
+
+def hours_of_operation(hours: Iterable[OpeningHours]) -> list[dict]:
+    """The weekly schedule in the clinic's own time (FHIR's hoursOfOperation has no zone, the
+    clinic's address gives it). An interval past midnight is two: FHIR times stop at 23:59:59;
+    0:00-0:00 is the whole day."""
+    result = []
+    for interval in sorted(hours, key=lambda h: (h.weekday, h.opens)):
+        day = _DAYS[interval.weekday]
+        if interval.opens == interval.closes == dt.time(0):
+            result.append({"daysOfWeek": [day], "allDay": True})
+        elif interval.closes <= interval.opens:
+            result.append(
+                {
+                    "daysOfWeek": [day],
+                    "openingTime": interval.opens.strftime("%H:%M:%S"),
+                    "closingTime": "23:59:59",
+                }
+            )
+            if interval.closes != dt.time(0):
+                result.append(
+                    {
+                        "daysOfWeek": [_DAYS[(interval.weekday + 1) % 7]],
+                        "openingTime": "00:00:00",
+                        "closingTime": interval.closes.strftime("%H:%M:%S"),
+                    }
+                )
+        else:
+            result.append(
+                {
+                    "daysOfWeek": [day],
+                    "openingTime": interval.opens.strftime("%H:%M:%S"),
+                    "closingTime": interval.closes.strftime("%H:%M:%S"),
+                }
+            )
+    return result
+
+
+def accessibility(location: Location) -> list[dict]:
+    extensions = []
+    for flag, code, text in _ACCESS:
+        if getattr(location, flag):
+            concept: dict = {"text": text}
+            if code is not None:
+                concept["coding"] = [{"system": ACCESSIBILITY_CS, "code": code}]
+            extensions.append({"url": ACCESSIBILITY, "valueCodeableConcept": concept})
+    return extensions
+
+
+def location_resource(
+    location: Location, hours: Sequence[OpeningHours] = (), on: dt.date | None = None
+) -> dict:
+    """``hours``: the clinic's OpeningHours rows; ``on``: today, for a temporary closure."""
+    today = on or timezone.localdate()
+    closed = location.reopens_on is not None and today < location.reopens_on
     resource: dict = {
         "resourceType": "Location",
         "id": str(location.pk),
         "meta": _meta("Location", location.updated_at),
-        "status": "active",
+        # A temporary closure is FHIR's "suspended"; the day it reopens is said in words.
+        "status": "suspended" if closed else "active",
         # Plan-Net wants a name; a clinic without one is called by its street address.
         "name": location.name or location.one_line_address,
         "address": address(location),
@@ -237,6 +325,16 @@ def location_resource(location: Location) -> dict:
             "reference": f"Organization/{location.pk}",
             "display": location.name,
         }
+    if hours:
+        resource["hoursOfOperation"] = hours_of_operation(hours)
+    if closed:
+        reopens = location.reopens_on
+        resource["availabilityExceptions"] = (
+            f"Temporarily closed until {reopens:%B} {reopens.day}, {reopens.year}."
+        )
+    extensions = accessibility(location)
+    if extensions:
+        resource["extension"] = extensions
     return resource
 
 
@@ -316,8 +414,20 @@ def delivery_methods(telehealth: bool) -> list[dict]:
     return methods
 
 
-def new_patients(accepting: bool) -> dict:
-    code, display = ("newpt", "Accepting") if accepting else ("nopt", "Not accepting")
+# Our four values are Plan-Net's AcceptingPatientsCS, one for one.
+_NEW_PATIENTS = {
+    NewPatients.ACCEPTING: ("newpt", "Accepting"),
+    NewPatients.NOT_ACCEPTING: ("nopt", "Not Accepting"),
+    NewPatients.EXISTING_ONLY: ("existptonly", "Accepting existing patients"),
+    NewPatients.EXISTING_AND_FAMILY: (
+        "existptfam",
+        "Accepting existing patients and members of their families",
+    ),
+}
+
+
+def new_patients(status: str) -> dict:
+    code, display = _NEW_PATIENTS[NewPatients(status)]
     return {
         "url": NEW_PATIENTS,
         "extension": [
@@ -338,7 +448,7 @@ def role_resource(location: Location, specialties: dict[int, tuple[str, str]]) -
         "id": str(location.pk),
         "meta": _meta("PractitionerRole", updated),
         "extension": [
-            new_patients(practitioner.accepting_new_patients),
+            new_patients(practitioner.new_patients),
             *delivery_methods(practitioner.telehealth),
         ],
         "active": True,

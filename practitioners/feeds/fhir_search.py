@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from ..models import Certification, Location, Practitioner, PractitionerCertification
+from ..practice import Language, OpeningHours
 from ..search.filters import PractitionerFilter
 from ..search.query import search_practitioners
 from . import fhir
@@ -204,14 +205,35 @@ def _filter_practitioners(queryset: QuerySet, query: QueryDict) -> QuerySet:
 
 
 def build_practitioners(practitioners: list[Practitioner], on: dt.date) -> list[dict]:
-    """One statement for every certificate of the page (with its certification)."""
+    """Two statements for the page: every certificate (with its certification), every
+    language."""
     records: dict[int, list[PractitionerCertification]] = {p.pk: [] for p in practitioners}
+    languages: dict[int, list[Language]] = {p.pk: [] for p in practitioners}
     if records:
         for record in PractitionerCertification.objects.filter(
             practitioner_id__in=list(records)
         ).select_related("certification"):
             records[record.practitioner_id].append(record)
-    return [fhir.practitioner_resource(p, records[p.pk], on) for p in practitioners]
+        spoken = Practitioner.languages.through.objects.filter(practitioner_id__in=list(records))
+        for link in spoken.select_related("language"):
+            languages[link.practitioner_id].append(link.language)
+    return [
+        fhir.practitioner_resource(p, records[p.pk], on, languages[p.pk]) for p in practitioners
+    ]
+
+
+def hours_of(locations: list[Location]) -> dict[int, list[OpeningHours]]:
+    """Every opening-hours row of these clinics: one statement."""
+    hours: dict[int, list[OpeningHours]] = {location.pk: [] for location in locations}
+    if hours:
+        for interval in OpeningHours.objects.filter(location_id__in=list(hours)):
+            hours[interval.location_id].append(interval)
+    return hours
+
+
+def build_locations(locations: list[Location], on: dt.date) -> list[dict]:
+    hours = hours_of(locations)
+    return [fhir.location_resource(loc, hours[loc.pk], on) for loc in locations]
 
 
 def _clinics() -> QuerySet:
@@ -301,7 +323,7 @@ KINDS: dict[str, Kind] = {
         queryset=_clinics,
         updated_fields=["updated_at"],
         filter=_filter_locations,
-        build=lambda locations, on: [fhir.location_resource(location) for location in locations],
+        build=build_locations,
     ),
     "Organization": Kind(
         parameters=frozenset({"name", "address-postalcode"}),
@@ -393,7 +415,7 @@ def _included(locations: list[Location], includes: list[str], on: dt.date) -> li
         practitioners = list({loc.practitioner_id: loc.practitioner for loc in locations}.values())
         included += build_practitioners(practitioners, on)
     if "location" in wanted:
-        included += [fhir.location_resource(location) for location in locations]
+        included += build_locations(locations, on)
     if "organization" in wanted:
         included += [fhir.organization_resource(loc) for loc in locations if loc.name]
     return included
@@ -452,7 +474,9 @@ def _near(query: QueryDict, per_page: int) -> Page:
         raise invalid(f"_page: {error}") from error
     ids = [p.nearest_location.pk for p in results.page.object_list]
     by_id = {location.pk: location for location in Location.objects.filter(pk__in=ids)}
-    page = Page(matches=[fhir.location_resource(by_id[pk]) for pk in ids if pk in by_id])
+    page = Page(
+        matches=build_locations([by_id[pk] for pk in ids if pk in by_id], filterset.params.on)
+    )
     if results.page.has_next():
         page.next_params = {"_page": str(results.page.next_page_number())}
     if not results.paginator.count_is_capped:

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from ..models import Certification, Location, Practitioner, PractitionerCertification
+from ..practice import Language, OpeningHours, Weekday, clinic_time_zone_name, format_time
 
 HSDS_VERSION = "3.0"
 PROFILE_URL = "https://docs.openreferral.org/en/v3.0/hsds/"
@@ -40,6 +42,9 @@ _KIND = {
     "attribute": 0x0A000007,
     "taxonomy_term": 0x0A000008,
     "taxonomy": 0x0A000009,
+    "schedule": 0x0A00000A,
+    "accessibility": 0x0A00000B,
+    "language": 0x0A00000C,
 }
 _PK_BITS = 48
 
@@ -135,7 +140,46 @@ def organization(practitioner: Practitioner) -> dict:
     return result
 
 
-def location(clinic: Location) -> dict:
+_BYDAY = {day.value: day.label[:2].upper() for day in Weekday}  # 0 -> "MO"
+_ACCESS = [
+    ("wheelchair_entrance", "Wheelchair-accessible entrance"),
+    ("accessible_restroom", "Accessible restroom"),
+    ("parking", "Parking on site"),
+    ("public_transit", "Near public transit"),
+]
+
+
+def schedules(clinic: Location, hours: Sequence[OpeningHours], on: dt.date) -> list[dict]:
+    """One weekly schedule per opening interval, in the clinic's local time (HSDS's single
+    UTC offset cannot follow daylight saving, so the zone is named in the description). During
+    a temporary closure the schedules are valid from the day it reopens."""
+    zone = clinic_time_zone_name(clinic.state, clinic.postal_code)
+    location_id = hsds_id("location", clinic.pk)
+    reopens = clinic.reopens_on if clinic.reopens_on and on < clinic.reopens_on else None
+    result = []
+    for interval in sorted(hours, key=lambda h: (h.weekday, h.opens)):
+        schedule = {
+            "id": hsds_id("schedule", interval.pk),
+            "location_id": location_id,
+            "freq": "WEEKLY",
+            "wkst": "MO",
+            "byday": _BYDAY[interval.weekday],
+            "opens_at": interval.opens.strftime("%H:%M"),
+            "closes_at": interval.closes.strftime("%H:%M"),
+            "description": f"{interval.get_weekday_display()} "
+            f"{format_time(interval.opens)}-{format_time(interval.closes)} ({zone} time)",
+        }
+        if reopens is not None:
+            schedule["valid_from"] = reopens.isoformat()
+        result.append(schedule)
+    return result
+
+
+def location(
+    clinic: Location, hours: Sequence[OpeningHours] = (), on: dt.date | None = None
+) -> dict:
+    """``hours``: the clinic's OpeningHours rows; ``on``: today, for a temporary closure."""
+    on = on or timezone.localdate()
     location_id = hsds_id("location", clinic.pk)
     result: dict = {
         "id": location_id,
@@ -161,14 +205,32 @@ def location(clinic: Location) -> dict:
     if clinic.latitude is not None and clinic.longitude is not None:
         result["latitude"] = clinic.latitude
         result["longitude"] = clinic.longitude
+    if clinic.reopens_on is not None and on < clinic.reopens_on:
+        reopens = clinic.reopens_on
+        result["description"] = (
+            f"Temporarily closed until {reopens:%B} {reopens.day}, {reopens.year}."
+        )
+    result["schedules"] = schedules(clinic, hours, on)
+    result["accessibility"] = [
+        {
+            "id": hsds_id("accessibility", clinic.pk, number),
+            "location_id": location_id,
+            "description": text,
+        }
+        for number, (flag, text) in enumerate(_ACCESS, start=1)
+        if getattr(clinic, flag)
+    ]
     return result
 
 
 def service(
-    record: PractitionerCertification, practitioner: Practitioner, clinic_ids: Sequence[int]
+    record: PractitionerCertification,
+    practitioner: Practitioner,
+    clinic_ids: Sequence[int],
+    languages: Sequence[Language] = (),
 ) -> dict:
     """``record`` with its ``certification``: that technique offered by that practitioner at
-    each of its clinics."""
+    each of its clinics, in the languages spoken at the practice."""
     certification = record.certification
     service_id = hsds_id("service", record.pk)
     result: dict = {
@@ -199,6 +261,15 @@ def service(
             for clinic_id in clinic_ids
         ],
     }
+    result["languages"] = [
+        {
+            "id": hsds_id("language", record.pk, language.pk),
+            "service_id": service_id,
+            "name": language.name,
+            "code": language.code,
+        }
+        for language in sorted(languages, key=lambda language: language.name)
+    ]
     if record.verified_on is not None:
         result["assured_date"] = record.verified_on.isoformat()
     if certification.issuing_body:
@@ -236,8 +307,28 @@ def current_records(
     return records
 
 
+def languages_of(practitioner_ids: Sequence[int]) -> dict[int, list[Language]]:
+    """Every language spoken at these practices: one statement."""
+    spoken: dict[int, list[Language]] = {pk: [] for pk in practitioner_ids}
+    if spoken:
+        links = Practitioner.languages.through.objects.filter(practitioner_id__in=list(spoken))
+        for link in links.select_related("language"):
+            spoken[link.practitioner_id].append(link.language)
+    return spoken
+
+
+def hours_of(clinic_ids: Sequence[int]) -> dict[int, list[OpeningHours]]:
+    """Every opening interval of these clinics: one statement."""
+    hours: dict[int, list[OpeningHours]] = {pk: [] for pk in clinic_ids}
+    if hours:
+        for interval in OpeningHours.objects.filter(location_id__in=list(hours)):
+            hours[interval.location_id].append(interval)
+    return hours
+
+
 def services_for(records: Sequence[PractitionerCertification]) -> list[dict]:
-    """``records`` with certification and practitioner loaded; one statement for the clinics."""
+    """``records`` with certification and practitioner loaded; one statement for the clinics,
+    one for the languages."""
     clinic_ids: dict[int, list[int]] = {record.practitioner_id: [] for record in records}
     if clinic_ids:
         for pk, owner in (
@@ -246,7 +337,16 @@ def services_for(records: Sequence[PractitionerCertification]) -> list[dict]:
             .values_list("pk", "practitioner_id")
         ):
             clinic_ids[owner].append(pk)
-    return [service(r, r.practitioner, clinic_ids[r.practitioner_id]) for r in records]
+    spoken = languages_of(list(clinic_ids))
+    return [
+        service(r, r.practitioner, clinic_ids[r.practitioner_id], spoken[r.practitioner_id])
+        for r in records
+    ]
+
+
+def locations_for(clinics: Sequence[Location], on: dt.date) -> list[dict]:
+    hours = hours_of([clinic.pk for clinic in clinics])
+    return [location(clinic, hours[clinic.pk], on) for clinic in clinics]
 
 
 def with_service_rows(records: QuerySet) -> QuerySet:
@@ -287,8 +387,17 @@ class Pages:
 # Each table of the export and the nested lists its rows come from.
 NESTED = {
     "organization": {"phones": "phone"},
-    "location": {"addresses": "address", "phones": "phone"},
-    "service": {"attributes": "attribute", "service_at_locations": "service_at_location"},
+    "location": {
+        "addresses": "address",
+        "phones": "phone",
+        "schedules": "schedule",
+        "accessibility": "accessibility",
+    },
+    "service": {
+        "attributes": "attribute",
+        "service_at_locations": "service_at_location",
+        "languages": "language",
+    },
 }
 
 
@@ -316,15 +425,19 @@ def batched_listings(batch: int = 2000) -> Iterator[list[Practitioner]]:
 
 
 def entities_for_batch(listings: list[Practitioner], on: dt.date) -> Iterator[tuple[str, dict]]:
-    """Every HSDS object of these listings: organizations, locations, services (3 statements)."""
+    """Every HSDS object of these listings: organizations, locations, services (5 statements:
+    clinics, their hours, certificates, languages)."""
     ids = [p.pk for p in listings]
     by_id = {p.pk: p for p in listings}
     for practitioner in listings:
         yield "organization", organization(practitioner)
     clinic_ids: dict[int, list[int]] = {pk: [] for pk in ids}
-    for clinic in Location.objects.filter(practitioner_id__in=ids).order_by("pk"):
+    clinics = list(Location.objects.filter(practitioner_id__in=ids).order_by("pk"))
+    hours = hours_of([clinic.pk for clinic in clinics])
+    for clinic in clinics:
         clinic_ids[clinic.practitioner_id].append(clinic.pk)
-        yield "location", location(clinic)
+        yield "location", location(clinic, hours[clinic.pk], on)
+    spoken = languages_of(ids)
     records = (
         PractitionerCertification.objects.current(on)
         .filter(practitioner_id__in=ids)
@@ -333,4 +446,7 @@ def entities_for_batch(listings: list[Practitioner], on: dt.date) -> Iterator[tu
     )
     for record in records:
         practitioner = by_id[record.practitioner_id]
-        yield "service", service(record, practitioner, clinic_ids[practitioner.pk])
+        yield (
+            "service",
+            service(record, practitioner, clinic_ids[practitioner.pk], spoken[practitioner.pk]),
+        )

@@ -28,6 +28,9 @@ TABLES = (
     "location",
     "phone",
     "address",
+    "schedule",
+    "accessibility",
+    "language",
     "taxonomy_term",
     "taxonomy",
 )

@@ -139,8 +139,8 @@ def locations(request: HttpRequest) -> JsonResponse:
     def build(request: HttpRequest, modified_after: dt.datetime | None) -> dict:
         clinics = hsds.clinics(modified_after)
         pages = _page(request, clinics.count())
-        rows = clinics.order_by("pk")[pages.offset : pages.offset + pages.per_page]
-        return pages.envelope([hsds.location(clinic) for clinic in rows])
+        rows = list(clinics.order_by("pk")[pages.offset : pages.offset + pages.per_page])
+        return pages.envelope(hsds.locations_for(rows, timezone.localdate()))
 
     return _listing(request, build)
 
@@ -170,4 +170,4 @@ def location(request: HttpRequest, hsds_id: str) -> JsonResponse:
     found: list[Location] = list(hsds.clinics().filter(pk=pk)) if pk else []
     if not found:
         return _error(f"No location {hsds_id} here.", status=404)
-    return JsonResponse(hsds.location(found[0]))
+    return JsonResponse(hsds.locations_for(found, timezone.localdate())[0])

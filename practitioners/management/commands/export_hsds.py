@@ -14,7 +14,8 @@ class Command(BaseCommand):
     help = (
         "Write every published listing in Open Referral HSDS 3.0's tabular form into DIR: one "
         "CSV per table (organizations, services, attributes, service_at_locations, locations, "
-        "phones, addresses, taxonomy_terms, taxonomies) and datapackage.json describing them. "
+        "phones, addresses, schedules, accessibility, languages, taxonomy_terms, taxonomies) and "
+        "datapackage.json describing them. "
         "Streams a batch of listings at a time: memory stays flat at any size (docs/hsds.md)."
     )
 
