@@ -73,7 +73,7 @@ def write_csv(path: Path, rows: int) -> tuple[int, int]:
                         clinic["phone"],
                         values["website"],
                         values["email"],
-                        "true" if values["accepting_new_patients"] else "false",
+                        "true" if values["new_patients"] == "accepting" else "false",
                         "true" if values["telehealth"] else "false",
                         values["bio"],
                         values["status"],

@@ -8,7 +8,6 @@ benchmark builds them directly. A batch costs a fixed handful of queries whateve
 from __future__ import annotations
 
 import contextlib
-from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -31,6 +30,7 @@ from ..models import (
 )
 from ..search import index as search_index
 from . import practice_columns
+from .first_lines import FirstLines
 
 BATCH_SIZE = 2000
 # What an import may set on a listing, and on a clinic besides its address and coordinates.
@@ -93,25 +93,6 @@ class PractitionerRecord:
     # file: then the listing in the database already holds that row, and this one may only add
     # clinics and certificates to it (values that differ are an error, as within one batch).
     first_line: int | None = None
-
-
-class FirstLines:
-    """The file line that first gave each listing an import wrote, by primary key: 4 bytes an
-    id (dense: one table's ids), where a dict by external id took ~130 bytes a listing (~100 MB
-    for the 725,000 listings of a 1,000,000-row file)."""
-
-    def __init__(self) -> None:
-        self._lines = array("I")
-
-    def get(self, pk: int) -> int | None:
-        return (self._lines[pk] or None) if pk < len(self._lines) else None
-
-    def remember(self, pk: int, line: int) -> None:
-        if pk >= len(self._lines):  # doubling: O(log n) copies for n listings
-            grow = max(pk + 1, 2 * len(self._lines), 1024) - len(self._lines)
-            self._lines.frombytes(bytes(grow * self._lines.itemsize))
-        if not self._lines[pk]:
-            self._lines[pk] = line
 
 
 @dataclass

@@ -30,7 +30,6 @@ from . import practice_columns
 from .bulk import (
     BATCH_SIZE,
     PER_CLINIC_FIELDS,
-    FirstLines,
     ImportReport,
     LocationRecord,
     PractitionerRecord,
@@ -39,6 +38,7 @@ from .bulk import (
     small_sqlite_cache,
     write_records,
 )
+from .first_lines import FirstLines
 
 __all__ = [
     "COLUMNS",
