@@ -526,6 +526,7 @@ def save_practice_details(
                 relation.set(wanted)
                 if group not in changed:
                     changed.append(group)
+        changed.sort(key=list(PRACTITIONER_GROUPS).index)  # the order the page shows them
         groups = [group for group, present in given.items() if present]
         for group in groups:
             date_field = PRACTITIONER_GROUPS[group][1]
