@@ -231,9 +231,7 @@ class OpeningIntervalForm(forms.Form):
         empty_value=None,
     )
     opens = forms.TimeField(label="Opens", required=False, widget=TIME_INPUT)
-    closes = forms.TimeField(
-        label="Closes", required=False, widget=TIME_INPUT, help_text="24-hour time, like 18:00."
-    )
+    closes = forms.TimeField(label="Closes", required=False, widget=TIME_INPUT)
 
     def clean(self):
         cleaned = super().clean()

@@ -40,5 +40,11 @@ class OpeningHoursInline(admin.TabularInline):
     form = OpeningHoursForm
     extra = 1
     max_num = MAX_INTERVALS  # what practice.save_clinic_practice accepts
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # A forged POST with more rows than that is a form error, not the service's refusal.
+        kwargs.setdefault("validate_max", True)
+        return super().get_formset(request, obj, **kwargs)
+
     verbose_name = "opening interval"
     verbose_name_plural = "Opening hours (clinic's local time; close ≤ open runs past midnight)"
