@@ -13,10 +13,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+
+if TYPE_CHECKING:  # models.py imports this module: the names are for the type hints only
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from .models import Location, Practitioner
 
 MINUTES_PER_DAY = 24 * 60
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
@@ -425,7 +431,9 @@ class PracticeRefused(ValueError):
         super().__init__(message)
 
 
-def date_changed_groups(instance, *, changed: Iterable[str], on: dt.date) -> list[str]:
+def date_changed_groups(
+    instance: Practitioner | Location, *, changed: Iterable[str], on: dt.date
+) -> list[str]:
     """Date today (``on``) each group of ``instance`` (a Practitioner or a Location) one of whose
     fields is in ``changed``, unless its date is in ``changed`` too (whoever changed it typed
     the date they mean). The admin's rule: staff who change a detail have checked it. Returns
@@ -440,7 +448,14 @@ def date_changed_groups(instance, *, changed: Iterable[str], on: dt.date) -> lis
     return dated
 
 
-def _note_history(instance, *, user, author: str, edited: Sequence[str], confirmed: Sequence[str]):
+def _note_history(
+    instance: Practitioner | Location,
+    *,
+    user: AbstractBaseUser | None,
+    author: str,
+    edited: Sequence[str],
+    confirmed: Sequence[str],
+) -> None:
     """What the listing's history says about this save (django-simple-history reads these two
     attributes; the reason column holds 100 characters)."""
     if user is not None and getattr(user, "is_authenticated", False):
@@ -452,7 +467,7 @@ def _note_history(instance, *, user, author: str, edited: Sequence[str], confirm
 
 def check_payment(payment: dict[str, object]) -> None:
     low, high = payment.get("self_pay_min"), payment.get("self_pay_max")
-    if low is not None and high is not None and low > high:  # type: ignore[operator]
+    if isinstance(low, int) and isinstance(high, int) and low > high:
         raise PracticeRefused(
             "The upper first-visit price is below the lower one.", field="self_pay_max"
         )
@@ -477,13 +492,13 @@ def check_hours(
 
 def save_practice_details(
     *,
-    practitioner,
+    practitioner: Practitioner,
     on: dt.date,
     new_patients: str | None = None,
     languages: Iterable[Language] | None = None,
     payers: Iterable[Payer] | None = None,
     payment: dict[str, object] | None = None,
-    user=None,
+    user: AbstractBaseUser | None = None,
     author: str = "",
 ) -> list[str]:
     """Write the groups given (None leaves a group as it is) and date each of them ``on``: the
@@ -541,12 +556,12 @@ def save_practice_details(
 
 def save_clinic_practice(
     *,
-    location,
+    location: Location,
     on: dt.date | None,
     accessibility: dict[str, bool] | None = None,
     hours: Sequence[tuple[int, dt.time, dt.time]] | None = None,
     reopens_on: dt.date | None = None,
-    user=None,
+    user: AbstractBaseUser | None = None,
     author: str = "",
 ) -> list[str]:
     """A clinic's accessibility and its hours: the weekly schedule (``hours`` replaces it
@@ -593,7 +608,12 @@ def save_clinic_practice(
 
 
 def confirm_practice(
-    *, instance, groups: Iterable[str], on: dt.date, user=None, author: str = ""
+    *,
+    instance: Practitioner | Location,
+    groups: Iterable[str],
+    on: dt.date,
+    user: AbstractBaseUser | None = None,
+    author: str = "",
 ) -> list[str]:
     """ "These are still right": date ``groups`` of a Practitioner or a Location ``on``
     without changing anything else. Returns the date fields set."""
