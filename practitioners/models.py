@@ -605,6 +605,9 @@ class Location(ClinicAccess, models.Model):
     expiring_certification_bits = models.BigIntegerField(default=0, editable=False)
     latitude_band = models.IntegerField(null=True, editable=False)
     has_other_clinics = models.BooleanField(default=False, editable=False)
+    practice_bits = models.BigIntegerField(default=0, editable=False)
+    language_bits = models.BigIntegerField(default=0, editable=False)
+    payer_bits = models.BigIntegerField(default=0, editable=False)
 
     history = HistoricalRecords(excluded_fields=list(search_index.COPIED))
     objects = LocationQuerySet.as_manager()
@@ -624,6 +627,9 @@ class Location(ClinicAccess, models.Model):
                     "certification_bits",
                     "expiring_certification_bits",
                     "has_other_clinics",
+                    "practice_bits",
+                    "language_bits",
+                    "payer_bits",
                     "practitioner",
                     "id",
                 ],

@@ -260,3 +260,109 @@ def test_a_practitioners_clinics_know_when_they_have_company():
     LocationFactory(practitioner=elsewhere)
     Location.objects.filter(pk=second.pk).delete()
     assert others(elsewhere) == [False]
+
+
+# --- The practice filters' copies (practice_bits, language_bits, payer_bits) -------------------
+
+
+def practice_copies(practitioner: Practitioner) -> set[tuple[int, int, int]]:
+    return set(
+        Location.objects.filter(practitioner=practitioner).values_list(
+            "practice_bits", "language_bits", "payer_bits"
+        )
+    )
+
+
+def near_memphis(**practice) -> list[str]:
+    from practitioners.search.practice_filters import PracticeFilters
+
+    params = search_params(MEMPHIS, 10, practice=PracticeFilters(**practice))
+    return [Practitioner.objects.get(pk=m.practitioner_id).name for m in nearest(params)]
+
+
+def test_opening_hours_mark_their_clinic_open_evenings_or_weekends_until_they_are_removed():
+    from practitioners.practice import OpeningHours
+
+    person = practitioner_at(35.11, -89.90, name="Hours")
+    clinic = person.locations.get()
+    assert practice_copies(person) == {(0, 0, 0)}
+
+    saturday = OpeningHours.objects.create(
+        location=clinic, weekday=5, opens=dt.time(9), closes=dt.time(13)
+    )
+    assert practice_copies(person) == {(search_index.OPEN_WEEKENDS, 0, 0)}
+    assert near_memphis(open="weekends") == ["Hours"]
+    assert near_memphis(open="evenings") == []
+
+    # A Tuesday until 20:00, through the ORM's bulk path, then moved to Saturday by an update.
+    late = OpeningHours(location=clinic, weekday=1, opens=dt.time(12), closes=dt.time(20))
+    late.start_minute, late.end_minute = 1 * 1440 + 720, 1 * 1440 + 1200
+    OpeningHours.objects.bulk_create([late])
+    both = search_index.OPEN_WEEKENDS | search_index.OPEN_EVENINGS
+    assert practice_copies(person) == {(both, 0, 0)}
+    assert near_memphis(open="evenings") == ["Hours"]
+
+    saturday.delete()
+    assert practice_copies(person) == {(search_index.OPEN_EVENINGS, 0, 0)}
+    assert near_memphis(open="weekends") == []
+    OpeningHours.objects.filter(location=clinic).delete()
+    assert practice_copies(person) == {(0, 0, 0)}
+    assert near_memphis(open="evenings") == []
+
+
+def test_self_pay_sliding_scale_languages_and_payers_reach_every_clinic_of_the_practitioner():
+    from practitioners.practice import Language, Payer
+
+    person = practitioner_at(35.11, -89.90, name="Payment")
+    LocationFactory(practitioner=person)
+    spanish = Language.objects.get(code="es")
+    medicare = Payer.objects.get(slug="medicare")
+
+    Practitioner.objects.filter(pk=person.pk).update(self_pay=True, sliding_scale=True)
+    person.languages.add(spanish)
+    person.payers.add(medicare)
+    copied = (
+        search_index.SELF_PAY | search_index.SLIDING_SCALE,
+        search_index.certification_bit(spanish.id),
+        search_index.certification_bit(medicare.id),
+    )
+    assert practice_copies(person) == {copied}
+    found_here = near_memphis(
+        self_pay=True, sliding_scale=True, language_ids=(spanish.id,), payer_id=medicare.id
+    )
+    assert found_here == ["Payment"]
+
+    person.languages.remove(spanish)
+    person.payers.clear()
+    person.refresh_from_db()
+    person.self_pay = False
+    person.save()
+    assert practice_copies(person) == {(search_index.SLIDING_SCALE, 0, 0)}
+    assert near_memphis(self_pay=True) == []
+    assert near_memphis(language_ids=(spanish.id,)) == []
+
+
+def test_a_wheelchair_entrance_is_copied_from_the_clinics_own_row():
+    person = practitioner_at(35.11, -89.90, name="Ramp")
+
+    Location.objects.filter(practitioner=person).update(wheelchair_entrance=True)
+    assert practice_copies(person) == {(search_index.WHEELCHAIR, 0, 0)}
+    assert near_memphis(wheelchair=True) == ["Ramp"]
+
+    clinic = person.locations.get()
+    clinic.wheelchair_entrance = False
+    clinic.save()
+    assert near_memphis(wheelchair=True) == []
+
+
+def test_languages_that_share_a_bit_are_told_apart_by_the_exact_check():
+    from practitioners.practice import Language
+
+    first = Language.objects.create(code="zz1", name="First")
+    twin = Language.objects.create(id=first.id + search_index.BITS, code="zz2", name="Twin")
+    speaker = practitioner_at(35.11, -89.90, name="Speaks the twin")
+    speaker.languages.add(twin)
+
+    assert practice_copies(speaker) == {(0, search_index.certification_bit(first.id), 0)}
+    assert near_memphis(language_ids=(first.id,)) == []
+    assert near_memphis(language_ids=(twin.id,)) == ["Speaks the twin"]

@@ -18,6 +18,15 @@ the same index as the coordinates, answer those first:
 ``has_other_clinics``
     the practitioner has another clinic. Exact. A search counts each practitioner once, at its
     first clinic in the circle; only clinics with this flag need the look-up that decides it.
+``practice_bits``
+    the practice filters a clinic row can answer alone: wheelchair-accessible entrance (1),
+    open on a weekday evening (2), open on a weekend day (4), from the clinic's opening hours,
+    and the practitioner's self-pay (8) and sliding scale (16). Exact, but the search still
+    checks the survivors against the real rows: the bits only spare the look-ups for the
+    clinics they reject (a three-filter search at 1,000,000 listings rejects nineteen in twenty).
+``language_bits``, ``payer_bits``
+    one bit per language spoken and per insurance plan taken (bit ``id % 63``), a prefilter
+    like ``expiring_certification_bits``: survivors are checked against the real ids.
 ``latitude_band``
     ``floor(latitude * 10)``: not a copy, but it serves the same index. It lets the index jump
     to the tenth-of-a-degree bands (7 miles) the box spans and read only the box's longitudes
@@ -39,12 +48,24 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from ..practice import EVENING_STARTS, MINUTES_PER_DAY
+
 BITS = 63  # the sign bit stays clear, so every value is a positive BIGINT on both databases
 
 LOCATION = "practitioners_location"
 PRACTITIONER = "practitioners_practitioner"
 RECORD = "practitioners_practitionercertification"
+HOURS = "practitioners_openinghours"
+LANGUAGES = "practitioners_practitioner_languages"
+PAYERS = "practitioners_practitioner_payers"
 PUBLISHED = "published"
+
+# practice_bits
+WHEELCHAIR = 1
+OPEN_EVENINGS = 2
+OPEN_WEEKENDS = 4
+SELF_PAY = 8
+SLIDING_SCALE = 16
 
 
 def certification_bit(certification_id: int) -> int:
@@ -78,27 +99,73 @@ def shares_bits(ids: Iterable[int], every_id: Iterable[int]) -> bool:
     return any(certification_bit(other) & bits for other in every_id if other not in wanted)
 
 
-def _truths(owner: str, latitude: str, clinic: str, *, bits_of: str, band: str) -> tuple[str, ...]:
+def evening_hours_sql(hours: str = "h") -> str:
+    """An opening-hours row ``hours`` that is open after EVENING_STARTS on a weekday."""
+    evening = EVENING_STARTS.hour * 60 + EVENING_STARTS.minute
+    return (
+        f"{hours}.weekday < 5 AND {hours}.end_minute > {hours}.weekday * {MINUTES_PER_DAY} "
+        f"+ {evening}"
+    )
+
+
+def weekend_hours_sql(hours: str = "h") -> str:
+    """An opening-hours row ``hours`` on a Saturday or a Sunday."""
+    return f"{hours}.weekday >= 5"
+
+
+def practice_bits_sql(owner: str, clinic: str, wheelchair: str) -> str:
+    """What ``practice_bits`` should hold for clinic ``clinic`` of practitioner ``owner``."""
+
+    def hours_bit(condition: str, bit: int) -> str:
+        return (
+            f"(CASE WHEN EXISTS (SELECT 1 FROM {HOURS} h WHERE h.location_id = {clinic} "
+            f"AND {condition}) THEN {bit} ELSE 0 END)"
+        )
+
+    return (
+        f"((CASE WHEN {wheelchair} THEN {WHEELCHAIR} ELSE 0 END)"
+        f" + {hours_bit(evening_hours_sql(), OPEN_EVENINGS)}"
+        f" + {hours_bit(weekend_hours_sql(), OPEN_WEEKENDS)}"
+        f" + COALESCE((SELECT (CASE WHEN self_pay THEN {SELF_PAY} ELSE 0 END)"
+        f" + (CASE WHEN sliding_scale THEN {SLIDING_SCALE} ELSE 0 END)"
+        f" FROM {PRACTITIONER} WHERE id = {owner}), 0))"
+    )
+
+
+def _truths(
+    owner: str, latitude: str, clinic: str, wheelchair: str, *, bits_of: str, band: str
+) -> tuple[str, ...]:
     """SQL for what clinic ``clinic`` of practitioner ``owner`` at ``latitude`` should hold in
-    each of the ``COPIED`` columns."""
+    each of the ``COPIED`` columns. ``bits_of`` is the bit-or aggregate of a column ``{}``."""
     listed = (
         f"COALESCE((SELECT status = '{PUBLISHED}' FROM {PRACTITIONER} WHERE id = {owner}), FALSE)"
     )
     lasting = (
-        f"(SELECT COALESCE({bits_of}, 0) FROM {RECORD} "
+        f"(SELECT COALESCE({bits_of.format('certification_id')}, 0) FROM {RECORD} "
         f"WHERE practitioner_id = {owner} AND expires_on IS NULL)"
     )
     expiring = (
-        f"(SELECT COALESCE({bits_of}, 0) FROM {RECORD} "
+        f"(SELECT COALESCE({bits_of.format('certification_id')}, 0) FROM {RECORD} "
         f"WHERE practitioner_id = {owner} AND expires_on IS NOT NULL)"
     )
     others = f"EXISTS (SELECT 1 FROM {LOCATION} WHERE practitioner_id = {owner} AND id <> {clinic})"
+    languages = (
+        f"(SELECT COALESCE({bits_of.format('language_id')}, 0) FROM {LANGUAGES} "
+        f"WHERE practitioner_id = {owner})"
+    )
+    payers = (
+        f"(SELECT COALESCE({bits_of.format('payer_id')}, 0) FROM {PAYERS} "
+        f"WHERE practitioner_id = {owner})"
+    )
     return (
         listed,
         lasting,
         expiring,
         band.format(f"FLOOR({latitude} * {BANDS_PER_DEGREE})"),
         others,
+        practice_bits_sql(owner, clinic, wheelchair),
+        languages,
+        payers,
     )
 
 
@@ -108,9 +175,18 @@ COPIED = (
     "expiring_certification_bits",
     "latitude_band",
     "has_other_clinics",
+    "practice_bits",
+    "language_bits",
+    "payer_bits",
 )
 _TOUCH = "certification_bits = certification_bits"  # makes the clinic trigger recompute
 _RECORD_CHANGES = "practitioner_id, certification_id, expires_on"
+# What a clinic's copies read from its own row besides what COPIED names.
+_CLINIC_CHANGES = "practitioner_id, latitude, wheelchair_entrance"
+# ... and from its practitioner's row.
+_PRACTITIONER_CHANGES = ("status", "self_pay", "sliding_scale")
+# Tables whose rows change a practitioner's clinics' copies (through practitioner_id).
+_PRACTITIONER_TABLES = {"certification": RECORD, "language": LANGUAGES, "payer": PAYERS}
 
 
 def _sqlite_triggers() -> dict[str, str]:
@@ -119,7 +195,8 @@ def _sqlite_triggers() -> dict[str, str]:
         "NEW.practitioner_id",
         "NEW.latitude",
         "NEW.id",
-        bits_of=f"SUM(DISTINCT 1 << (certification_id % {BITS}))",
+        "NEW.wheelchair_entrance",
+        bits_of=f"SUM(DISTINCT 1 << ({{}} % {BITS}))",
         band="CAST({} AS INTEGER)",
     )
     differs = " OR ".join(
@@ -136,7 +213,7 @@ def _sqlite_triggers() -> dict[str, str]:
             f"AFTER INSERT ON {LOCATION} WHEN {differs} BEGIN {recompute} END"
         ),
         "location_search_columns_update": (
-            f"AFTER UPDATE OF practitioner_id, latitude, {', '.join(COPIED)} ON {LOCATION} "
+            f"AFTER UPDATE OF {_CLINIC_CHANGES}, {', '.join(COPIED)} ON {LOCATION} "
             f"WHEN {differs} BEGIN {recompute} END"
         ),
         # A practitioner's other clinics learn that one arrived, left or moved.
@@ -158,23 +235,37 @@ def _sqlite_triggers() -> dict[str, str]:
             f"AND id <> NEW.id; END"
         ),
         "practitioner_status_to_locations": (
-            f"AFTER UPDATE OF status ON {PRACTITIONER} WHEN OLD.status IS NOT NEW.status "
-            f"BEGIN UPDATE {LOCATION} SET listed = listed WHERE practitioner_id = NEW.id; END"
-        ),
-        "certification_insert_to_locations": (
-            f"AFTER INSERT ON {RECORD} BEGIN UPDATE {LOCATION} SET {_TOUCH} "
-            f"WHERE practitioner_id = NEW.practitioner_id; END"
-        ),
-        "certification_delete_to_locations": (
-            f"AFTER DELETE ON {RECORD} BEGIN UPDATE {LOCATION} SET {_TOUCH} "
-            f"WHERE practitioner_id = OLD.practitioner_id; END"
+            f"AFTER UPDATE OF {', '.join(_PRACTITIONER_CHANGES)} ON {PRACTITIONER} WHEN "
+            + " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _PRACTITIONER_CHANGES)
+            + f" BEGIN UPDATE {LOCATION} SET listed = listed WHERE practitioner_id = NEW.id; END"
         ),
         "certification_update_to_locations": (
             f"AFTER UPDATE OF {_RECORD_CHANGES} ON {RECORD} BEGIN UPDATE {LOCATION} "
             f"SET {_TOUCH} WHERE practitioner_id IN (OLD.practitioner_id, NEW.practitioner_id); "
             f"END"
         ),
+        "hours_insert_to_location": (
+            f"AFTER INSERT ON {HOURS} BEGIN UPDATE {LOCATION} SET {_TOUCH} "
+            f"WHERE id = NEW.location_id; END"
+        ),
+        "hours_delete_to_location": (
+            f"AFTER DELETE ON {HOURS} BEGIN UPDATE {LOCATION} SET {_TOUCH} "
+            f"WHERE id = OLD.location_id; END"
+        ),
+        "hours_update_to_location": (
+            f"AFTER UPDATE OF location_id, weekday, end_minute ON {HOURS} BEGIN "
+            f"UPDATE {LOCATION} SET {_TOUCH} WHERE id IN (OLD.location_id, NEW.location_id); END"
+        ),
     }
+    for name, table in _PRACTITIONER_TABLES.items():
+        triggers[f"{name}_insert_to_locations"] = (
+            f"AFTER INSERT ON {table} BEGIN UPDATE {LOCATION} SET {_TOUCH} "
+            f"WHERE practitioner_id = NEW.practitioner_id; END"
+        )
+        triggers[f"{name}_delete_to_locations"] = (
+            f"AFTER DELETE ON {table} BEGIN UPDATE {LOCATION} SET {_TOUCH} "
+            f"WHERE practitioner_id = OLD.practitioner_id; END"
+        )
     return triggers
 
 
@@ -187,12 +278,17 @@ def _sqlite_statements() -> list[str]:
 
 
 def _postgresql_statements() -> list[str]:
-    listed, lasting, expiring, band, others = _truths(
+    listed, lasting, expiring, band, others, practice, languages, payers = _truths(
         "NEW.practitioner_id",
         "NEW.latitude",
         "NEW.id",
-        bits_of=f"bit_or(1::bigint << (certification_id % {BITS})::integer)",
+        "NEW.wheelchair_entrance",
+        bits_of=f"bit_or(1::bigint << ({{}} % {BITS})::integer)",
         band="({})::integer",
+    )
+    practitioner_changes = ", ".join(_PRACTITIONER_CHANGES)
+    practitioner_changed = " OR ".join(
+        f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in _PRACTITIONER_CHANGES
     )
     return [
         f"""
@@ -204,11 +300,14 @@ def _postgresql_statements() -> list[str]:
             NEW.expiring_certification_bits := {expiring};
             NEW.latitude_band := {band};
             NEW.has_other_clinics := {others};
+            NEW.practice_bits := {practice};
+            NEW.language_bits := {languages};
+            NEW.payer_bits := {payers};
             RETURN NEW;
         END $$""",
         f"""
         CREATE OR REPLACE TRIGGER location_search_columns
-        BEFORE INSERT OR UPDATE OF practitioner_id, latitude, {", ".join(COPIED)} ON {LOCATION}
+        BEFORE INSERT OR UPDATE OF {_CLINIC_CHANGES}, {", ".join(COPIED)} ON {LOCATION}
         FOR EACH ROW EXECUTE FUNCTION practitioners_location_search_columns()""",
         f"""
         CREATE OR REPLACE FUNCTION practitioners_location_to_siblings() RETURNS trigger
@@ -241,8 +340,8 @@ def _postgresql_statements() -> list[str]:
         END $$""",
         f"""
         CREATE OR REPLACE TRIGGER practitioner_status_to_locations
-        AFTER UPDATE OF status ON {PRACTITIONER}
-        FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+        AFTER UPDATE OF {practitioner_changes} ON {PRACTITIONER}
+        FOR EACH ROW WHEN ({practitioner_changed})
         EXECUTE FUNCTION practitioners_status_to_locations()""",
         f"""
         CREATE OR REPLACE FUNCTION practitioners_certifications_to_locations() RETURNS trigger
@@ -260,6 +359,32 @@ def _postgresql_statements() -> list[str]:
         CREATE OR REPLACE TRIGGER certifications_to_locations
         AFTER INSERT OR DELETE OR UPDATE OF {_RECORD_CHANGES} ON {RECORD}
         FOR EACH ROW EXECUTE FUNCTION practitioners_certifications_to_locations()""",
+        # The same function serves the languages and payers (their rows name the practitioner
+        # the same way; Django only inserts and deletes them).
+        *(
+            f"""
+        CREATE OR REPLACE TRIGGER {name}s_to_locations
+        AFTER INSERT OR DELETE OR UPDATE ON {table}
+        FOR EACH ROW EXECUTE FUNCTION practitioners_certifications_to_locations()"""
+            for name, table in _PRACTITIONER_TABLES.items()
+            if name != "certification"
+        ),
+        f"""
+        CREATE OR REPLACE FUNCTION practitioners_hours_to_location() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP <> 'INSERT' THEN
+                UPDATE {LOCATION} SET {_TOUCH} WHERE id = OLD.location_id;
+            END IF;
+            IF TG_OP <> 'DELETE' THEN
+                UPDATE {LOCATION} SET {_TOUCH} WHERE id = NEW.location_id;
+            END IF;
+            RETURN NULL;
+        END $$""",
+        f"""
+        CREATE OR REPLACE TRIGGER hours_to_location
+        AFTER INSERT OR DELETE OR UPDATE OF location_id, weekday, end_minute ON {HOURS}
+        FOR EACH ROW EXECUTE FUNCTION practitioners_hours_to_location()""",
     ]
 
 

@@ -17,8 +17,6 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from ..practice import (
-    EVENING_STARTS,
-    MINUTES_PER_DAY,
     MINUTES_PER_WEEK,
     Language,
     OpeningHours,
@@ -27,6 +25,8 @@ from ..practice import (
     time_zone_case_sql,
     time_zone_names,
 )
+from . import index as search_index
+from .index import evening_hours_sql, weekend_hours_sql
 
 OpenFilter = Literal["evenings", "weekends", "now"]
 OPEN_CHOICES: tuple[tuple[str, str], ...] = (
@@ -62,6 +62,32 @@ class PracticeFilters:
     @property
     def on_clinic(self) -> bool:
         return self.wheelchair or self.open is not None
+
+    def index_conditions(self, clinic: str = "l") -> list[tuple[str, list]]:
+        """What the clinic's copies (``practice_bits``, ``language_bits``, ``payer_bits``, read
+        from the search index) can reject before any look-up. A prefilter: the exact
+        conditions below still run on what passes."""
+        required = 0
+        if self.wheelchair:
+            required |= search_index.WHEELCHAIR
+        if self.open == "evenings":
+            required |= search_index.OPEN_EVENINGS
+        elif self.open == "weekends":
+            required |= search_index.OPEN_WEEKENDS
+        if self.self_pay:
+            required |= search_index.SELF_PAY
+        if self.sliding_scale:
+            required |= search_index.SLIDING_SCALE
+        conditions: list[tuple[str, list]] = []
+        if required:
+            conditions.append((f"({clinic}.practice_bits & %s) = %s", [required, required]))
+        if self.language_ids:
+            bits = search_index.certification_bits(self.language_ids)
+            conditions.append((f"({clinic}.language_bits & %s) <> 0", [bits]))
+        if self.payer_id is not None:
+            bits = search_index.certification_bit(self.payer_id)
+            conditions.append((f"({clinic}.payer_bits & %s) <> 0", [bits]))
+        return conditions
 
     def practitioner_conditions(self, owner: str = "p") -> list[tuple[str, list]]:
         """Conditions on the practitioner row ``owner`` (``p`` in the search's SQL)."""
@@ -113,14 +139,10 @@ class PracticeFilters:
         )
         owned = f"h.location_id = {clinic}.id"
         if self.open == "evenings":
-            evening = EVENING_STARTS.hour * 60 + EVENING_STARTS.minute
-            sql = (
-                f"EXISTS (SELECT 1 FROM {HOURS} h WHERE {owned} AND h.weekday < 5 "
-                f"AND h.end_minute > h.weekday * {MINUTES_PER_DAY} + {evening})"
-            )
+            sql = f"EXISTS (SELECT 1 FROM {HOURS} h WHERE {owned} AND {evening_hours_sql()})"
             conditions.append((sql, []))
         elif self.open == "weekends":
-            sql = f"EXISTS (SELECT 1 FROM {HOURS} h WHERE {owned} AND h.weekday >= 5)"
+            sql = f"EXISTS (SELECT 1 FROM {HOURS} h WHERE {owned} AND {weekend_hours_sql()})"
             conditions.append((sql, []))
         else:
             minute, minute_params = time_zone_case_sql(

@@ -237,6 +237,10 @@ def clinics_in_circle(
         holding, holding_params = _holding_sql(group, params, connection)
         sql += f" AND {holding}"
         sql_params += holding_params
+    # The practice filters the index's copies answer, before their exact look-ups below.
+    for condition, values in params.practice.index_conditions("l"):
+        sql += f" AND {condition}"
+        sql_params += values
     on_clinic, on_clinic_params = _joined(clinic_conditions(params, connection, "l"))
     if on_clinic:
         sql += f" AND {on_clinic}"
