@@ -366,3 +366,26 @@ def test_languages_that_share_a_bit_are_told_apart_by_the_exact_check():
     assert practice_copies(speaker) == {(0, search_index.certification_bit(first.id), 0)}
     assert near_memphis(language_ids=(first.id,)) == []
     assert near_memphis(language_ids=(twin.id,)) == ["Speaks the twin"]
+
+
+def test_a_closure_date_is_flagged_and_read_only_on_the_days_it_decides():
+    from django.utils import timezone
+
+    from practitioners.practice import OpeningHours
+
+    person = practitioner_at(35.11, -89.90, name="Closed")
+    clinic = person.locations.get()
+    OpeningHours.objects.create(location=clinic, weekday=6, opens=dt.time(10), closes=dt.time(14))
+    today = timezone.localdate()
+
+    Location.objects.filter(pk=clinic.pk).update(reopens_on=today + dt.timedelta(days=3))
+    flagged = search_index.OPEN_WEEKENDS | search_index.CLOSURE_DATED
+    assert practice_copies(person) == {(flagged, 0, 0)}
+    assert near_memphis(open="weekends") == []
+
+    Location.objects.filter(pk=clinic.pk).update(reopens_on=today)
+    assert near_memphis(open="weekends") == ["Closed"]  # open again from that day
+
+    Location.objects.filter(pk=clinic.pk).update(reopens_on=None)
+    assert practice_copies(person) == {(search_index.OPEN_WEEKENDS, 0, 0)}
+    assert near_memphis(open="weekends") == ["Closed"]

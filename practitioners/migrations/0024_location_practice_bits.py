@@ -2,9 +2,10 @@ from django.db import migrations, models
 
 # Written out rather than imported, like 0005 and 0006: what the triggers keep right from now on
 # (search/index.py, practice_bits_sql). Bits: wheelchair 1, weekday evening 2, weekend 4,
-# self-pay 8, sliding scale 16; languages and payers one bit each, id % 63.
+# self-pay 8, sliding scale 16, a closure date set 32; languages and payers one bit each, id % 63.
 _PRACTICE = """
     (CASE WHEN practitioners_location.wheelchair_entrance THEN 1 ELSE 0 END)
+    + (CASE WHEN practitioners_location.reopens_on IS NULL THEN 0 ELSE 32 END)
     + (CASE WHEN EXISTS (SELECT 1 FROM practitioners_openinghours h
         WHERE h.location_id = practitioners_location.id
         AND h.weekday < 5 AND h.end_minute > h.weekday * 1440 + 1020) THEN 2 ELSE 0 END)

@@ -21,9 +21,10 @@ the same index as the coordinates, answer those first:
 ``practice_bits``
     the practice filters a clinic row can answer alone: wheelchair-accessible entrance (1),
     open on a weekday evening (2), open on a weekend day (4), from the clinic's opening hours,
-    and the practitioner's self-pay (8) and sliding scale (16). Exact, but the search still
-    checks the survivors against the real rows: the bits only spare the look-ups for the
-    clinics they reject (a three-filter search at 1,000,000 listings rejects nineteen in twenty).
+    the practitioner's self-pay (8) and sliding scale (16), and a temporary closure date set
+    (32). Exact: the distance search trusts them (a three-filter search at 1,000,000 listings
+    rejects nineteen clinics in twenty without a look-up); a closure's date is then read only
+    for the clinics that have one.
 ``language_bits``, ``payer_bits``
     one bit per language spoken and per insurance plan taken (bit ``id % 63``), a prefilter
     like ``expiring_certification_bits``: survivors are checked against the real ids.
@@ -66,6 +67,7 @@ OPEN_EVENINGS = 2
 OPEN_WEEKENDS = 4
 SELF_PAY = 8
 SLIDING_SCALE = 16
+CLOSURE_DATED = 32  # reopens_on is set: whether it has passed depends on the day of the search
 
 
 def certification_bit(certification_id: int) -> int:
@@ -113,7 +115,7 @@ def weekend_hours_sql(hours: str = "h") -> str:
     return f"{hours}.weekday >= 5"
 
 
-def practice_bits_sql(owner: str, clinic: str, wheelchair: str) -> str:
+def practice_bits_sql(owner: str, clinic: str, wheelchair: str, reopens_on: str) -> str:
     """What ``practice_bits`` should hold for clinic ``clinic`` of practitioner ``owner``."""
 
     def hours_bit(condition: str, bit: int) -> str:
@@ -124,6 +126,7 @@ def practice_bits_sql(owner: str, clinic: str, wheelchair: str) -> str:
 
     return (
         f"((CASE WHEN {wheelchair} THEN {WHEELCHAIR} ELSE 0 END)"
+        f" + (CASE WHEN {reopens_on} IS NULL THEN 0 ELSE {CLOSURE_DATED} END)"
         f" + {hours_bit(evening_hours_sql(), OPEN_EVENINGS)}"
         f" + {hours_bit(weekend_hours_sql(), OPEN_WEEKENDS)}"
         f" + COALESCE((SELECT (CASE WHEN self_pay THEN {SELF_PAY} ELSE 0 END)"
@@ -132,11 +135,10 @@ def practice_bits_sql(owner: str, clinic: str, wheelchair: str) -> str:
     )
 
 
-def _truths(
-    owner: str, latitude: str, clinic: str, wheelchair: str, *, bits_of: str, band: str
-) -> tuple[str, ...]:
-    """SQL for what clinic ``clinic`` of practitioner ``owner`` at ``latitude`` should hold in
-    each of the ``COPIED`` columns. ``bits_of`` is the bit-or aggregate of a column ``{}``."""
+def _truths(row: str, *, bits_of: str, band: str) -> tuple[str, ...]:
+    """SQL for what the clinic row ``row`` (``NEW`` in a trigger) should hold in each of the
+    ``COPIED`` columns. ``bits_of`` is the bit-or aggregate of a column ``{}``."""
+    owner, latitude, clinic = f"{row}.practitioner_id", f"{row}.latitude", f"{row}.id"
     listed = (
         f"COALESCE((SELECT status = '{PUBLISHED}' FROM {PRACTITIONER} WHERE id = {owner}), FALSE)"
     )
@@ -163,7 +165,7 @@ def _truths(
         expiring,
         band.format(f"FLOOR({latitude} * {BANDS_PER_DEGREE})"),
         others,
-        practice_bits_sql(owner, clinic, wheelchair),
+        practice_bits_sql(owner, clinic, f"{row}.wheelchair_entrance", f"{row}.reopens_on"),
         languages,
         payers,
     )
@@ -182,7 +184,7 @@ COPIED = (
 _TOUCH = "certification_bits = certification_bits"  # makes the clinic trigger recompute
 _RECORD_CHANGES = "practitioner_id, certification_id, expires_on"
 # What a clinic's copies read from its own row besides what COPIED names.
-_CLINIC_CHANGES = "practitioner_id, latitude, wheelchair_entrance"
+_CLINIC_CHANGES = "practitioner_id, latitude, wheelchair_entrance, reopens_on"
 # ... and from its practitioner's row.
 _PRACTITIONER_CHANGES = ("status", "self_pay", "sliding_scale")
 # Tables whose rows change a practitioner's clinics' copies (through practitioner_id).
@@ -192,10 +194,7 @@ _PRACTITIONER_TABLES = {"certification": RECORD, "language": LANGUAGES, "payer":
 def _sqlite_triggers() -> dict[str, str]:
     # SUM of distinct powers of two is their OR: SQLite has no bit_or aggregate.
     truths = _truths(
-        "NEW.practitioner_id",
-        "NEW.latitude",
-        "NEW.id",
-        "NEW.wheelchair_entrance",
+        "NEW",
         bits_of=f"SUM(DISTINCT 1 << ({{}} % {BITS}))",
         band="CAST({} AS INTEGER)",
     )
@@ -279,10 +278,7 @@ def _sqlite_statements() -> list[str]:
 
 def _postgresql_statements() -> list[str]:
     listed, lasting, expiring, band, others, practice, languages, payers = _truths(
-        "NEW.practitioner_id",
-        "NEW.latitude",
-        "NEW.id",
-        "NEW.wheelchair_entrance",
+        "NEW",
         bits_of=f"bit_or(1::bigint << ({{}} % {BITS})::integer)",
         band="({})::integer",
     )

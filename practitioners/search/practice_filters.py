@@ -89,8 +89,12 @@ class PracticeFilters:
             conditions.append((f"({clinic}.payer_bits & %s) <> 0", [bits]))
         return conditions
 
-    def practitioner_conditions(self, owner: str = "p") -> list[tuple[str, list]]:
-        """Conditions on the practitioner row ``owner`` (``p`` in the search's SQL)."""
+    def practitioner_conditions(
+        self, owner: str = "p", *, copied: bool = False
+    ) -> list[tuple[str, list]]:
+        """Conditions on the practitioner row ``owner`` (``p`` in the search's SQL). With
+        ``copied``, the clinic's ``practice_bits`` were tested already (index_conditions) and
+        settle self-pay and sliding scale: exact copies, as ``listed`` is."""
         conditions: list[tuple[str, list]] = []
         if self.language_ids:
             marks = ", ".join(["%s"] * len(self.language_ids))
@@ -109,9 +113,9 @@ class PracticeFilters:
                     [self.payer_id],
                 )
             )
-        if self.self_pay:
+        if self.self_pay and not copied:
             conditions.append((f"{owner}.self_pay = %s", [True]))
-        if self.sliding_scale:
+        if self.sliding_scale and not copied:
             conditions.append((f"{owner}.sliding_scale = %s", [True]))
         if self.new_patients is not None:
             conditions.append((f"{owner}.new_patients = %s", [self.new_patients]))
@@ -119,10 +123,15 @@ class PracticeFilters:
             conditions.append((f"{owner}.gender = %s", [self.gender]))
         return conditions
 
-    def clinic_conditions(self, connection, clinic: str = "l") -> list[tuple[str, list]]:
-        """Conditions on the clinic row ``clinic`` (``l`` in the search's SQL)."""
+    def clinic_conditions(
+        self, connection, clinic: str = "l", *, copied: bool = False
+    ) -> list[tuple[str, list]]:
+        """Conditions on the clinic row ``clinic`` (``l`` in the search's SQL). With
+        ``copied``, its ``practice_bits`` were tested already and settle the entrance and
+        the evening and weekend hours; a temporary closure depends on the day and is checked
+        here, but only for a clinic whose bits say it has one."""
         conditions: list[tuple[str, list]] = []
-        if self.wheelchair:
+        if self.wheelchair and not copied:
             conditions.append((f"{clinic}.wheelchair_entrance = %s", [True]))
         if self.open is None:
             return conditions
@@ -134,10 +143,14 @@ class PracticeFilters:
             state=f"{clinic}.state",
             postal_code=f"{clinic}.postal_code",
         )
-        conditions.append(
-            (f"({clinic}.reopens_on IS NULL OR {clinic}.reopens_on <= {today})", today_params)
-        )
+        closed = f"{clinic}.reopens_on IS NULL"
+        if copied:
+            # Only the few clinics with a closure date read their row for it.
+            closed = f"({clinic}.practice_bits & {search_index.CLOSURE_DATED}) = 0"
+        conditions.append((f"({closed} OR {clinic}.reopens_on <= {today})", today_params))
         owned = f"h.location_id = {clinic}.id"
+        if copied and self.open in ("evenings", "weekends"):
+            return conditions
         if self.open == "evenings":
             sql = f"EXISTS (SELECT 1 FROM {HOURS} h WHERE {owned} AND {evening_hours_sql()})"
             conditions.append((sql, []))

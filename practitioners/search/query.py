@@ -129,7 +129,7 @@ _CHOICE_CODE_NAME = ["id", "code", "name"]
 
 
 def practitioner_conditions(
-    params: SearchParams, connection: BaseDatabaseWrapper
+    params: SearchParams, connection: BaseDatabaseWrapper, *, copied: bool = False
 ) -> list[tuple[str, list]]:
     """Every filter on the practitioner's own row, as SQL conditions on ``p``.
 
@@ -158,17 +158,18 @@ def practitioner_conditions(
                 [connection.ops.adapt_datefield_value(params.on)],
             )
         )
-    conditions += params.practice.practitioner_conditions("p")
+    conditions += params.practice.practitioner_conditions("p", copied=copied)
     return conditions
 
 
 def clinic_conditions(
-    params: SearchParams, connection: BaseDatabaseWrapper, alias: str
+    params: SearchParams, connection: BaseDatabaseWrapper, alias: str, *, copied: bool = False
 ) -> list[tuple[str, list]]:
     """Every filter on a clinic's own row (access, hours, a temporary closure), as SQL
     conditions on ``alias``: the one place for them. They decide which clinic a row shows
-    (the nearest that passes), not only whether the practitioner matches."""
-    return params.practice.clinic_conditions(connection, clinic=alias)
+    (the nearest that passes), not only whether the practitioner matches. ``copied``: the
+    clinic's practice bits were tested already and settle what they copy exactly."""
+    return params.practice.clinic_conditions(connection, clinic=alias, copied=copied)
 
 
 def _joined(conditions: list[tuple[str, list]]) -> tuple[str, list]:
@@ -244,11 +245,11 @@ def clinics_in_circle(
         holding, holding_params = _holding_sql(group, params, connection)
         sql += f" AND {holding}"
         sql_params += holding_params
-    on_clinic, on_clinic_params = _joined(clinic_conditions(params, connection, "l"))
+    on_clinic, on_clinic_params = _joined(clinic_conditions(params, connection, "l", copied=True))
     if on_clinic:
         sql += f" AND {on_clinic}"
         sql_params += on_clinic_params
-    conditions = practitioner_conditions(params, connection)
+    conditions = practitioner_conditions(params, connection, copied=True)
     if conditions:
         sql += (
             f" AND EXISTS (SELECT 1 FROM {PRACTITIONER} p WHERE p.id = l.practitioner_id AND "
