@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,14 @@ from ..practice import (
 )
 from . import index as search_index
 from .index import evening_hours_sql, weekend_hours_sql
+
+
+@cache
+def _zones() -> dict[str, ZoneInfo]:
+    """Every zone a clinic can be in, loaded once: ZoneInfo keeps only a few strongly, and
+    re-reading the files took ~1.5 ms each time a search built its hours conditions."""
+    return {name: ZoneInfo(name) for name in time_zone_names()}
+
 
 OpenFilter = Literal["evenings", "weekends", "now"]
 OPEN_CHOICES: tuple[tuple[str, str], ...] = (
@@ -136,7 +145,7 @@ class PracticeFilters:
         if self.open is None:
             return conditions
         now = self.now or dt.datetime.now(dt.UTC)
-        local = {name: now.astimezone(ZoneInfo(name)) for name in time_zone_names()}
+        local = {name: now.astimezone(zone) for name, zone in _zones().items()}
         # A temporary closure hides every "open" claim until the day the clinic reopens.
         today, today_params = time_zone_case_sql(
             {name: connection.ops.adapt_datefield_value(t.date()) for name, t in local.items()},
