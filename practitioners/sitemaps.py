@@ -252,31 +252,21 @@ class _ProfilePages(_KeyedPages):
 
     def read(self, number: int) -> list[Entry]:
         """The range's published listings, each with the last change to it or its clinics:
-        two range scans, rows read as the database gives them (no ORM per row)."""
+        one query of two range scans, the later of the two times chosen by the database (a
+        CASE, which SQLite hands back as text and no converter parses: half the page's time
+        went on parsing and comparing 20,000 datetimes in Python)."""
         start, stop = (number - 1) * self.width, number * self.width
-        clinics = dict(
-            _rows(
-                Location,
-                f"SELECT practitioner_id, MAX(updated_at) FROM {Location._meta.db_table} "
-                f"WHERE practitioner_id >= %s AND practitioner_id < %s GROUP BY practitioner_id",
-                [start, stop],
-            )
-        )
         rows = _rows(
             Practitioner,
-            f"SELECT id, slug, updated_at FROM {Practitioner._meta.db_table} "
-            f"WHERE id >= %s AND id < %s AND status = %s ORDER BY id",
-            [start, stop, Practitioner.Status.PUBLISHED],
+            f"SELECT p.slug, CASE WHEN c.last > p.updated_at THEN c.last ELSE p.updated_at END "
+            f"FROM {Practitioner._meta.db_table} p LEFT JOIN ("
+            f"SELECT practitioner_id, MAX(updated_at) AS last FROM {Location._meta.db_table} "
+            f"WHERE practitioner_id >= %s AND practitioner_id < %s GROUP BY practitioner_id"
+            f") c ON c.practitioner_id = p.id "
+            f"WHERE p.id >= %s AND p.id < %s AND p.status = %s ORDER BY p.id",
+            [start, stop, start, stop, Practitioner.Status.PUBLISHED],
         )
-        entries = []
-        for pk, slug, updated_at in rows:
-            # SQLite gives the column as a datetime and its MAX() as text.
-            last = _as_datetime(updated_at)
-            clinic_change = _as_datetime(clinics.get(pk))
-            if clinic_change is not None and clinic_change > last:
-                last = clinic_change
-            entries.append(Entry(slug, last))
-        return entries
+        return [Entry(slug, last) for slug, last in rows]
 
 
 class ProfileSitemap(LeanSitemap):
