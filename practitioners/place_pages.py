@@ -76,15 +76,6 @@ class _City:
     lastmod: dt.datetime | str | None = None
 
 
-def _as_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
-    """A last change as the database gave it (SQLite: UTC text) as an aware datetime."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if isinstance(value, dt.datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value
-
-
 def _as_date(value: dt.date | str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if isinstance(value, str) else value
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -34,7 +33,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from .models import Certification, Condition, Location, PlacePage, Practitioner
-from .place_pages import _as_datetime
 
 # URLs per sitemap page. The protocol allows 50,000; a page of 45,000 profiles took 3-18 s to
 # render at 1,000,000 listings on this machine (bench/sitemap_bench.py), a page of 10,000 a
@@ -42,6 +40,15 @@ from .place_pages import _as_datetime
 LIMIT = 10_000
 _PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")  # needs no quoting in a URL
 URLSET_TEMPLATE = "sitemaps/urlset.xml"  # Django's elements, written faster (sitemap_xml.py)
+
+
+def as_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
+    """A last change as the database gave it (SQLite: UTC text) as an aware datetime."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value
 
 
 class FixedPagesSitemap(Sitemap):
@@ -86,7 +93,7 @@ class LeanSitemap(Sitemap):
         ]
         lastmods = [url["lastmod"] for url in urls]
         # What the sitemap view sends as Last-Modified.
-        self.latest_lastmod = _as_datetime(max(lastmods)) if lastmods and all(lastmods) else None
+        self.latest_lastmod = as_datetime(max(lastmods)) if lastmods and all(lastmods) else None
         return urls
 
     def lastmod(self, entry):
@@ -103,13 +110,9 @@ class Entry:
     lastmod: dt.datetime | str | None
 
 
+@dataclass(frozen=True)
 class _KeyedPage:
-    def __init__(self, read: Callable[[], list[Entry]]) -> None:
-        self._read = read
-
-    @cached_property
-    def object_list(self) -> list[Entry]:
-        return self._read()
+    object_list: list[Entry]
 
 
 class _KeyedPages:
@@ -148,7 +151,7 @@ class _KeyedPages:
         entries = self.read(number)
         if not entries:
             raise EmptyPage("That page contains no results")
-        return _KeyedPage(lambda: entries)
+        return _KeyedPage(entries)
 
 
 def _rows(model, sql: str, params: list) -> list[tuple]:
@@ -181,7 +184,7 @@ class _PlacePages(_KeyedPages):
             f"WHERE {live} GROUP BY (position - 1) / %s ORDER BY 1",
             [self.width, *params, self.width],
         )
-        return [(int(page) + 1, _as_datetime(last)) for page, last in rows]
+        return [(int(page) + 1, as_datetime(last)) for page, last in rows]
 
     def read(self, number: int) -> list[Entry]:
         live, params = self._live()
