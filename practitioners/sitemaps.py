@@ -234,31 +234,38 @@ class PlaceTechniqueSitemap(_PlaceSectionSitemap):
 
 
 class _ProfilePages(_KeyedPages):
-    """Page N: the published listings with ids (N-1)*width .. N*width-1."""
+    """Page N: the published listings of the Nth range of ``width`` ids that holds one."""
 
-    def filled(self) -> list[tuple[int, dt.datetime | None]]:
-        # From each filled range to the next by the first published id past it: one short
-        # primary-key seek a page (about a hundred at a million listings), where grouping
-        # every published id read the whole table (0.1 s at 100,000 listings).
+    def _ranges(self, most: int) -> list[int]:
+        """The first ``most`` ranges holding a published listing (range n: ids n*width ..
+        (n+1)*width-1), each found from the one before by the first published id past it: one
+        short primary-key seek a range, where grouping every published id read the whole
+        table (0.1 s at 100,000 listings)."""
         table = Practitioner._meta.db_table
         first = f"SELECT MIN(id) FROM {table} WHERE status = %s"
+        published = Practitioner.Status.PUBLISHED
         rows = _rows(
             Practitioner,
-            f"WITH RECURSIVE ranges(n) AS (SELECT ({first}) / %s "
-            f"UNION ALL SELECT ({first} AND id >= (n + 1) * %s) / %s FROM ranges "
-            f"WHERE n IS NOT NULL) SELECT n FROM ranges WHERE n IS NOT NULL",
-            [Practitioner.Status.PUBLISHED, self.width]
-            + [Practitioner.Status.PUBLISHED] * 1
-            + [self.width, self.width],
+            f"WITH RECURSIVE ranges(n, k) AS (SELECT ({first}) / %s, 1 "
+            f"UNION ALL SELECT ({first} AND id >= (n + 1) * %s) / %s, k + 1 FROM ranges "
+            f"WHERE n IS NOT NULL AND k < %s) SELECT n FROM ranges WHERE n IS NOT NULL ORDER BY k",
+            [published, self.width, published, self.width, self.width, most],
         )
-        return [(int(row[0]) + 1, None) for row in rows]
+        return [int(n) for (n,) in rows]
+
+    def filled(self) -> list[tuple[int, dt.datetime | None]]:
+        return [(number, None) for number, _ in enumerate(self._ranges(2**31 - 1), start=1)]
 
     def read(self, number: int) -> list[Entry]:
         """The range's published listings, each with the last change to it or its clinics:
-        one query of two range scans, the later of the two times chosen by the database (a
-        CASE, which SQLite hands back as text and no converter parses: half the page's time
-        went on parsing and comparing 20,000 datetimes in Python)."""
-        start, stop = (number - 1) * self.width, number * self.width
+        after the seeks that find the range, one query of two range scans, the later of the
+        two times chosen by the database (a CASE, which SQLite hands back as text and no
+        converter parses: half the page's time went on parsing and comparing 20,000 datetimes
+        in Python)."""
+        ranges = self._ranges(number)
+        if len(ranges) < number:
+            return []
+        start, stop = ranges[-1] * self.width, (ranges[-1] + 1) * self.width
         rows = _rows(
             Practitioner,
             f"SELECT p.slug, CASE WHEN c.last > p.updated_at THEN c.last ELSE p.updated_at END "
@@ -326,7 +333,8 @@ def sitemap_xml(request: HttpRequest) -> HttpResponse:
     the index of the sections' pages that hold a URL."""
     sections = {name: sitemap() for name, sitemap in SITEMAPS.items()}
     filled = {name: _filled_pages(sitemap) for name, sitemap in sections.items()}
-    if all(len(pages) <= 1 for pages in filled.values()):
+    # (A place page whose certificates all lapsed can leave a section with only its page 2.)
+    if all(not pages or [number for number, _ in pages] == [1] for pages in filled.values()):
         one = {name: sections[name] for name, pages in filled.items() if pages}
         if sum(len(sitemap.paginator.page(1).object_list) for sitemap in one.values()) <= LIMIT:
             if request.GET.get("p", "1") != "1":
