@@ -51,7 +51,7 @@ _SEARCH_FIELDS = [
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("practitioners", "0019_seed_tmj_disorders"),
+        ("practitioners", "0021_place_pages"),
     ]
 
     operations = [
