@@ -51,7 +51,7 @@ _SEARCH_FIELDS = [
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("practitioners", "0021_place_pages"),
+        ("practitioners", "0020_feed_updated_at_indexes"),
     ]
 
     operations = [
