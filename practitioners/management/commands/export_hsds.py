@@ -19,8 +19,8 @@ class Command(BaseCommand):
         "CSV per table (organizations, services, attributes, service_at_locations, locations, "
         "phones, addresses, schedules, accessibility, languages, taxonomy_terms, taxonomies) and "
         "datapackage.json describing them. "
-        "Streams a batch of listings at a time (--batch, five statements each): memory stays flat at "
-        "any size (docs/hsds.md); a progress bar counts the listings at -v 1 and above."
+        "Streams a batch of listings at a time (--batch, five statements each): memory stays "
+        "flat at any size (docs/hsds.md); a progress bar counts the listings at -v 1 and above."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
