@@ -408,6 +408,9 @@ class Practitioner(PracticeDetails, models.Model):
             models.Index(fields=["status", "name"], name="practitioner_status_name"),
             # A roster row's phone, looked up among the listings (ingest/roster_match.py).
             models.Index(fields=["phone"], condition=~Q(phone=""), name="practitioner_phone"),
+            # The feeds' incremental pulls (HSDS modified_after, FHIR _lastUpdated): the
+            # listings changed since a moment, without reading every published listing.
+            models.Index(fields=["status", "updated_at"], name="practitioner_status_updated"),
         ]
 
     def __str__(self) -> str:
@@ -658,6 +661,9 @@ class Location(ClinicAccess, models.Model):
                 fields=["state", "postal_code", "practitioner"], name="location_roster_block"
             ),
             models.Index(fields=["phone"], condition=~Q(phone=""), name="location_phone"),
+            # The feeds' incremental pulls of clinics (HSDS locations?modified_after, FHIR
+            # Location?_lastUpdated), and the count of published clinics from a narrow index.
+            models.Index(fields=["listed", "updated_at"], name="location_listed_updated"),
         ]
 
     def __str__(self) -> str:

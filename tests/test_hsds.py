@@ -459,3 +459,22 @@ def test_export_statements_depend_on_batches_not_on_listings(tmp_path):
     # statements for the one batch and the empty read that ends it: sixty listings cost what
     # one does.
     assert statements("sixty") == one <= 2 + 3 + 5 + 1
+
+
+def test_the_total_over_everything_is_counted_once_and_an_incremental_total_every_time(
+    client, django_assert_max_num_queries
+):
+    for n in range(3):
+        practitioner_near_zip("38117", n, certifications=["art"])
+    assert page(client, "services", {"per_page": 1})["total_items"] == 3
+    # The next page reuses the total: the page's rows, their clinics and languages only.
+    with django_assert_max_num_queries(3):
+        assert page(client, "services", {"per_page": 1, "page": 2})["total_items"] == 3
+    since = (timezone.now() - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    Practitioner.objects.update(updated_at=timezone.now() - dt.timedelta(days=2))
+    assert page(client, "organizations", {"modified_after": since})["total_items"] == 0
+    edited = Practitioner.objects.first()
+    edited.bio = "Edited."
+    edited.save()
+    changed = page(client, "organizations", {"modified_after": since})
+    assert changed["total_items"] == 1 and changed["contents"][0]["description"] == "Edited."

@@ -129,7 +129,13 @@ def last_updated(values: list[str], fields: list[str]) -> Q:
 def _any(fields: list[str], op: str, moment: dt.datetime) -> Q:
     result = Q()
     for name in fields:
-        result |= Q(**{f"{name}__{op}": moment})
+        if name == "practitioner__updated_at":
+            # The listing's side as a subquery on its own (status, updated_at) index: OR-ed
+            # with a join, neither side of the OR could use an index.
+            changed = Practitioner.objects.published().filter(**{f"updated_at__{op}": moment})
+            result |= Q(practitioner_id__in=changed.values("pk"))
+        else:
+            result |= Q(**{f"{name}__{op}": moment})
     return result
 
 
