@@ -300,18 +300,38 @@ def service(
 # --- What is published, a page at a time ---------------------------------------------------------
 
 
+def changed_listings(since: dt.datetime) -> QuerySet:
+    """Ids of the published listings changed at or after ``since``: a range of the
+    (status, updated_at) index, for ``pk__in`` (the page then seeks those rows in id order
+    instead of reading every listing to find them)."""
+    return Practitioner.objects.published().filter(updated_at__gte=since).values("pk")
+
+
+def changed_clinics(since: dt.datetime) -> QuerySet:
+    """Ids of the published clinics changed at or after ``since``, from the (listed,
+    updated_at) index. ``listed__in=[True]``, not ``listed=True``: Django writes the latter as
+    a bare column, which SQLite cannot look up in an index (places.py says the same)."""
+    return Location.objects.filter(listed__in=[True], updated_at__gte=since).values("pk")
+
+
 def practitioners(modified_after: dt.datetime | None = None) -> QuerySet[Practitioner]:
-    listings = Practitioner.objects.published()
     if modified_after is not None:
-        listings = listings.filter(updated_at__gte=modified_after)
-    return listings
+        # Published is in the subquery: said again outside, SQLite would read every published
+        # listing from the status index to test each against the list.
+        return Practitioner.objects.filter(pk__in=changed_listings(modified_after))
+    return Practitioner.objects.published()
 
 
-def clinics(modified_after: dt.datetime | None = None) -> QuerySet[Location]:
-    found = Location.objects.published()
+def clinics(
+    modified_after: dt.datetime | None = None, *, to_count: bool = False
+) -> QuerySet[Location]:
+    """``to_count``: for counting them all, which SQLite answers from the narrow (listed,
+    updated_at) index only when it is asked ``listed IN (1)``; a page must not be asked so
+    (SQLite would then sort every clinic by id to read the first hundred)."""
     if modified_after is not None:
-        found = found.filter(updated_at__gte=modified_after)
-    return found
+        # Published is in the subquery (as in practitioners()).
+        return Location.objects.filter(pk__in=changed_clinics(modified_after))
+    return Location.objects.filter(listed__in=[True]) if to_count else Location.objects.published()
 
 
 def current_records(

@@ -3,8 +3,9 @@
 ``page`` (from 1) and ``per_page`` (1 to 100, default 50) page as the HSDS API says, with its
 envelope (total_items, total_pages, ...); ``modified_after`` (an ISO datetime or date) is the
 incremental pull, answered through the indexes on ``updated_at``. The total over everything
-published is cached for ``HSDS_TOTAL_CACHE_SECONDS`` (:func:`_total`). A parameter we do not support is a 400 with a JSON ``{"detail": ...}``: a
-client asking for a filter must not mistake an unfiltered page for an answer.
+published is cached for ``HSDS_TOTAL_CACHE_SECONDS`` (:func:`_total`). A parameter we do not
+support is a 400 with a JSON ``{"detail": ...}``: a client asking for a filter must not mistake
+an unfiltered page for an answer.
 """
 
 from __future__ import annotations
@@ -157,7 +158,8 @@ def services(request: HttpRequest) -> JsonResponse:
 def locations(request: HttpRequest) -> JsonResponse:
     def build(request: HttpRequest, modified_after: dt.datetime | None) -> dict:
         clinics = hsds.clinics(modified_after)
-        pages = _page(request, _total("locations", clinics, modified_after))
+        counted = hsds.clinics(modified_after, to_count=True)
+        pages = _page(request, _total("locations", counted, modified_after))
         rows = list(clinics.order_by("pk")[pages.offset : pages.offset + pages.per_page])
         return pages.envelope(hsds.locations_for(rows, timezone.localdate()))
 
