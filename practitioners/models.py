@@ -409,8 +409,14 @@ class Practitioner(PracticeDetails, models.Model):
             # A roster row's phone, looked up among the listings (ingest/roster_match.py).
             models.Index(fields=["phone"], condition=~Q(phone=""), name="practitioner_phone"),
             # The feeds' incremental pulls (HSDS modified_after, FHIR _lastUpdated): the
-            # listings changed since a moment, without reading every published listing.
-            models.Index(fields=["status", "updated_at"], name="practitioner_status_updated"),
+            # published listings changed since a moment, without reading every published
+            # listing. Partial, not (status, updated_at): SQLite took an index starting with
+            # status for "published, in id order" and sorted a million ids for every page.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(status="published"),
+                name="practitioner_published_updated",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -663,7 +669,12 @@ class Location(ClinicAccess, models.Model):
             models.Index(fields=["phone"], condition=~Q(phone=""), name="location_phone"),
             # The feeds' incremental pulls of clinics (HSDS locations?modified_after, FHIR
             # Location?_lastUpdated), and the count of published clinics from a narrow index.
-            models.Index(fields=["listed", "updated_at"], name="location_listed_updated"),
+            # Partial (WHERE listed), not (listed, updated_at): only a query saying "listed"
+            # as Django writes listed=True can use it, so the distance search and the place
+            # pages (listed = %s, listed IN (%s)) keep the indexes made for them.
+            models.Index(
+                fields=["updated_at"], condition=Q(listed=True), name="location_listed_updated"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
@@ -301,37 +302,31 @@ def service(
 
 
 def changed_listings(since: dt.datetime) -> QuerySet:
-    """Ids of the published listings changed at or after ``since``: a range of the
-    (status, updated_at) index, for ``pk__in`` (the page then seeks those rows in id order
-    instead of reading every listing to find them)."""
+    """Ids of the published listings changed at or after ``since``: a range of the partial
+    index on published listings' ``updated_at``, for ``pk__in`` (the page then seeks those rows
+    in id order instead of reading every listing to find them)."""
     return Practitioner.objects.published().filter(updated_at__gte=since).values("pk")
 
 
 def changed_clinics(since: dt.datetime) -> QuerySet:
-    """Ids of the published clinics changed at or after ``since``, from the (listed,
-    updated_at) index. ``listed__in=[True]``, not ``listed=True``: Django writes the latter as
-    a bare column, which SQLite cannot look up in an index (places.py says the same)."""
-    return Location.objects.filter(listed__in=[True], updated_at__gte=since).values("pk")
+    """Ids of the published clinics changed at or after ``since``, from the partial index on
+    listed clinics' ``updated_at``."""
+    return Location.objects.published().filter(updated_at__gte=since).values("pk")
 
 
 def practitioners(modified_after: dt.datetime | None = None) -> QuerySet[Practitioner]:
     if modified_after is not None:
         # Published is in the subquery: said again outside, SQLite would read every published
-        # listing from the status index to test each against the list.
+        # listing to test each against the list.
         return Practitioner.objects.filter(pk__in=changed_listings(modified_after))
     return Practitioner.objects.published()
 
 
-def clinics(
-    modified_after: dt.datetime | None = None, *, to_count: bool = False
-) -> QuerySet[Location]:
-    """``to_count``: for counting them all, which SQLite answers from the narrow (listed,
-    updated_at) index only when it is asked ``listed IN (1)``; a page must not be asked so
-    (SQLite would then sort every clinic by id to read the first hundred)."""
+def clinics(modified_after: dt.datetime | None = None) -> QuerySet[Location]:
     if modified_after is not None:
         # Published is in the subquery (as in practitioners()).
         return Location.objects.filter(pk__in=changed_clinics(modified_after))
-    return Location.objects.filter(listed__in=[True]) if to_count else Location.objects.published()
+    return Location.objects.published()
 
 
 def current_records(
@@ -339,12 +334,17 @@ def current_records(
 ) -> QuerySet[PractitionerCertification]:
     """Current certificates of published listings: the services. A service changes when its
     listing does (verification moves the listing's updated_at)."""
-    records = PractitionerCertification.objects.current(on).filter(
-        practitioner__status=Practitioner.Status.PUBLISHED
-    )
+    records = PractitionerCertification.objects.current(on)
     if modified_after is not None:
-        records = records.filter(practitioner__updated_at__gte=modified_after)
-    return records
+        # The changed listings from their index, then their certificates.
+        return records.filter(practitioner_id__in=changed_listings(modified_after))
+    # The listing's status through COALESCE, which no index answers: SQLite otherwise reads
+    # every published listing from its status index and sorts all their certificates by id to
+    # serve the first hundred; this way it reads certificates in id order, looking up each
+    # one's listing, and stops at the page.
+    return records.alias(listing_status=Coalesce("practitioner__status", Value(""))).filter(
+        listing_status=Practitioner.Status.PUBLISHED
+    )
 
 
 def languages_of(practitioner_ids: Sequence[int]) -> dict[int, list[Language]]:
