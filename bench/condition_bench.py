@@ -5,7 +5,8 @@ to, at N listings, through Django's whole request path.
 
 Uses the search benchmark's data (bench/search_bench.py). For each origin it checks that the
 condition search returns exactly the practitioners (and count) of the equivalent
-certification search, then times both (API and HTML page), p50/p95/p99 in ms.
+certification search, then times both (API and HTML page), p50/p95/p99 in ms, requested in turn
+(condition, certification, condition, ...) so that the machine's changing load falls on both.
 Never part of the test run.
 """
 
@@ -40,15 +41,19 @@ def percentiles(samples: list[float]) -> tuple[float, float, float]:
     return statistics.median(ordered), pick(0.95), pick(0.99)
 
 
-def timed(client, url: str, requests: int) -> tuple[float, float, float]:
-    client.get(url)  # warm
-    samples = []
+def timed(client, urls: list[str], requests: int) -> list[tuple[float, float, float]]:
+    """Each URL's percentiles, the URLs requested in turn (A, B, A, B, ...) so that a change in
+    the machine's load falls on both alike: a shared machine's load moves within a run."""
+    for url in urls:
+        client.get(url)  # warm
+    samples: list[list[float]] = [[] for _ in urls]
     for _ in range(requests):
-        t0 = time.perf_counter()
-        response = client.get(url)
-        samples.append((time.perf_counter() - t0) * 1000)
-        assert response.status_code == 200, (url, response.status_code)
-    return percentiles(samples)
+        for url, times in zip(urls, samples, strict=True):
+            t0 = time.perf_counter()
+            response = client.get(url)
+            times.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200, (url, response.status_code)
+    return [percentiles(times) for times in samples]
 
 
 def main() -> None:
@@ -87,10 +92,16 @@ def main() -> None:
             a["count"] == b["count"]
         )
         all_same &= same
-        api_c = timed(client, f"/api/practitioners/{by_condition}", args.requests)
-        api_e = timed(client, f"/api/practitioners/{by_certification}", args.requests)
-        page_c = timed(client, f"/search/{by_condition}", max(10, args.requests // 4))
-        page_e = timed(client, f"/search/{by_certification}", max(10, args.requests // 4))
+        api_c, api_e = timed(
+            client,
+            [f"/api/practitioners/{by_condition}", f"/api/practitioners/{by_certification}"],
+            args.requests,
+        )
+        page_c, page_e = timed(
+            client,
+            [f"/search/{by_condition}", f"/search/{by_certification}"],
+            max(10, args.requests // 4),
+        )
         print(
             f"| {name} | {a['count']:,}{'+' if a['count_is_capped'] else ''} "
             f"| {'yes' if same else 'NO'} "

@@ -1,5 +1,6 @@
 """Roster matching benchmark: a directory and a roster with known truth, then precision, recall,
-review share, time and peak memory of :func:`practitioners.ingest.roster.match_rows`.
+review share, time and peak memory of :func:`practitioners.ingest.roster.match_rows` (and with
+--import, of the whole ``import_roster``).
 
 The directory: --listings fictional practitioners at the benchmark's ZIPs (bench/dataset.py's
 weighted ZIPs), named from formal first names and a few thousand made-up surnames, in a fresh
@@ -339,6 +340,36 @@ def write_csv(sample, path: Path) -> None:
             )  # fmt: skip
 
 
+def _status_mib(field: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def start_peak_memory() -> float | None:
+    """Linux: reset the process's peak resident memory (VmHWM), so that the peak read after a
+    step is that step's; returns the resident memory now (MiB), or None elsewhere."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return None
+    return _status_mib("VmRSS")
+
+
+def peak_memory(before: float | None) -> str:
+    peak = _status_mib("VmHWM") if before is not None else None
+    if peak is None:
+        return "peak memory not measured (needs Linux's /proc/self/clear_refs)"
+    return (
+        f"peak resident memory {peak:,.0f} MiB, {peak - before:,.0f} MiB above the "
+        f"{before:,.0f} MiB before this step (the benchmark's own people list and Django)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listings", type=int, default=20000)
@@ -361,6 +392,12 @@ def main() -> int:
         action="store_true",
         help="Also time the whole import_roster (reading the CSV, matching, recording every "
         "certificate and review row) as a dry run, rolled back.",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="Also report the peak of Python's own allocations while matching (tracemalloc; it "
+        "slows allocation-heavy code, so the time is then not the real one).",
     )
     parser.add_argument(
         "--build-only",
@@ -395,12 +432,17 @@ def main() -> int:
         return 0
     sample = roster_rows(rng, people, args.rows)
     truth = {row.line: (pk, kind) for row, pk, kind in sample}
-    tracemalloc.start()
+    if args.tracemalloc:
+        tracemalloc.start()
+    before = start_peak_memory()
     started = time.monotonic()
     outcomes = match_rows([row for row, _, _ in sample])
     seconds = time.monotonic() - started
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    memory = peak_memory(before)
+    if args.tracemalloc:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        memory += f"; peak Python allocations {peak / 2**20:.1f} MiB (tracemalloc)"
     matched = [o for o in outcomes if o.listing_id is not None]
     right = [o for o in matched if o.listing_id == truth[o.row.line][0]]
     findable = [line for line, (pk, _) in truth.items() if pk is not None]
@@ -421,8 +463,8 @@ def main() -> int:
     print(f"roster: {args.rows:,} rows ({len(findable):,} truly listed), seed {args.seed}")
     print(f"matched (NPI + confident): {len(matched):,}; right: {len(right):,}")
     print(f"precision {precision:.4f}  recall {recall:.4f}  review {len(review) / args.rows:.1%}")
-    print(f"time {seconds:.1f} s ({args.rows / seconds:,.0f} rows/s); peak Python memory "
-          f"{peak / 2**20:.1f} MiB (tracemalloc)")  # fmt: skip
+    print(f"time {seconds:.1f} s ({args.rows / seconds:,.0f} rows/s); {memory}")
+    print(f"load average {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
     print(f"wrong matches by row kind: {wrong_by_kind or 'none'}")
     print(f"missed (review or unmatched) by row kind: {missed_by_kind or 'none'}")
     review_by_kind: dict[str, int] = {}
@@ -439,12 +481,16 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "roster.csv"
             write_csv(sample, path)
+            before = start_peak_memory()
             started = time.monotonic()
             summary = import_roster(
                 path=path, technique=Certification.objects.get(slug="graston"), dry_run=True
             )
             seconds = time.monotonic() - started
-        print(f"import_roster (dry run, rolled back): {seconds:.1f} s; {summary.line()}")
+            memory = peak_memory(before)
+        print(f"import_roster (dry run, rolled back): {seconds:.1f} s; {memory}")
+        print(f"  {summary.line()}")
+        print(f"load average {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
     return 0
 
 

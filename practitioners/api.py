@@ -18,10 +18,10 @@ from rest_framework.views import APIView
 
 from . import conditions
 from .models import Location, Practitioner
-from .practice import NewPatients
+from .practice import ACCESSIBILITY_FIELDS, PAYMENT_FIELDS, NewPatients
 from .search.filters import PractitionerFilter
 from .search.query import search_practitioners
-from .search.results import CLINIC_ACCESS_FIELDS, CLINIC_FIELDS
+from .search.results import CLINIC_FIELDS
 
 MAX_PAGE_SIZE = 100
 _PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
@@ -44,7 +44,7 @@ class LocationSerializer(serializers.ModelSerializer):
         # machinery: a page has up to 100 rows. tests/test_api.py compares the two.
         return {
             **{name: convert(getattr(location, name)) for name, convert in _CLINIC_VALUES},
-            **{name: bool(getattr(location, name)) for name in CLINIC_ACCESS_FIELDS},
+            **{name: bool(getattr(location, name)) for name in ACCESSIBILITY_FIELDS},
             "temporarily_closed_until": self.get_temporarily_closed_until(location),
             "hours_today": self.get_hours_today(location),
         }
@@ -64,7 +64,7 @@ class LocationSerializer(serializers.ModelSerializer):
         # What a result row shows (search/results.py), then what its hours say today.
         fields = [
             *CLINIC_FIELDS,
-            *CLINIC_ACCESS_FIELDS,
+            *ACCESSIBILITY_FIELDS,
             "temporarily_closed_until",
             "hours_today",
         ]
@@ -78,6 +78,22 @@ def _clinic_value(name: str):
 
 
 _CLINIC_VALUES = [(name, _clinic_value(name)) for name in CLINIC_FIELDS]
+
+
+def _as_given(value: object) -> object:
+    return value
+
+
+# Payment as DRF's fields give it: the flags as booleans, the prices as they are (None too).
+_PAYMENT_VALUES = [
+    (
+        name,
+        bool
+        if Practitioner._meta.get_field(name).get_internal_type() == "BooleanField"
+        else _as_given,
+    )
+    for name in PAYMENT_FIELDS
+]
 
 
 class PractitionerResultSerializer(serializers.ModelSerializer):
@@ -107,11 +123,7 @@ class PractitionerResultSerializer(serializers.ModelSerializer):
             "telehealth",
             "languages",
             "insurance",
-            "self_pay",
-            "self_pay_min",
-            "self_pay_max",
-            "sliding_scale",
-            "hsa_fsa",
+            *PAYMENT_FIELDS,
             "distance_mi",
             "location",
             "url",
@@ -137,11 +149,7 @@ class PractitionerResultSerializer(serializers.ModelSerializer):
             "telehealth": bool(practitioner.telehealth),
             "languages": self.get_languages(practitioner),
             "insurance": self.get_insurance(practitioner),
-            "self_pay": bool(practitioner.self_pay),
-            "self_pay_min": practitioner.self_pay_min,
-            "self_pay_max": practitioner.self_pay_max,
-            "sliding_scale": bool(practitioner.sliding_scale),
-            "hsa_fsa": bool(practitioner.hsa_fsa),
+            **{name: convert(getattr(practitioner, name)) for name, convert in _PAYMENT_VALUES},
             "distance_mi": self.get_distance_mi(practitioner),
             "location": None if location is None else self._location.to_representation(location),
             "url": self.get_url(practitioner),

@@ -119,10 +119,47 @@ def suggest(text: str, limit: int = SUGGESTION_LIMIT) -> list[Suggestion]:
     ]
 
 
+_SLUG = re.compile(r"[-a-z0-9]+")
+
+
+def _by_slug(slug: str) -> Condition | None:
+    """The condition with this slug, with its techniques' ids (:func:`technique_ids`), in one
+    query: a condition search's link (``condition=<slug>``) costs the search one look-up,
+    where reading every condition and then its techniques cost three."""
+    fields = [f.attname for f in Condition._meta.concrete_fields]
+    rows = list(
+        Condition.objects.filter(slug=slug)
+        .order_by()
+        .values_list(*fields, "links__certification_id")
+    )
+    if not rows:
+        return None
+    condition = Condition.from_db(Condition.objects.db, fields, rows[0][:-1])
+    condition._technique_ids = frozenset(row[-1] for row in rows if row[-1] is not None)
+    return condition
+
+
+def technique_ids(condition: Condition) -> frozenset[int]:
+    """The ids of the techniques listed for ``condition`` (read once per condition object)."""
+    ids = getattr(condition, "_technique_ids", None)
+    if ids is None:
+        ids = frozenset(
+            ConditionTechnique.objects.filter(condition=condition).values_list(
+                "certification_id", flat=True
+            )
+        )
+        condition._technique_ids = ids
+    return ids
+
+
 def resolve(text: str) -> Resolution:
     """A slug, a name or a synonym exactly (any case, punctuation aside) is that condition;
     otherwise the fuzzy match decides when it is clear, and lists the candidates when not."""
     text = text.strip()
+    if _SLUG.fullmatch(text.lower()):
+        found = _by_slug(text.lower())
+        if found is not None:
+            return Resolution(condition=found)
     conditions = list(Condition.objects.all())
     for condition in conditions:
         if condition.slug == text.lower():
@@ -156,11 +193,7 @@ def techniques_for(
     holding any of them (or a level of one): ``holding(techniques_for(c), "any")``.
 
     The one place a condition becomes certifications, so the search can take it anywhere."""
-    ids = set(
-        ConditionTechnique.objects.filter(condition=condition).values_list(
-            "certification_id", flat=True
-        )
-    )
+    ids = technique_ids(condition)
     if every_certification is None:
         every_certification = Certification.objects.filter(pk__in=ids)
     return sorted((c for c in every_certification if c.pk in ids), key=lambda c: c.name)

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,21 +157,33 @@ def progress_path(job: ImportJob) -> Path:
     return upload_path(job).with_name(job.stored_name + ".progress")
 
 
-def _progress_writer(job: ImportJob):
-    """Progress goes to a small file beside the upload, not to the job's row: the import runs
-    in one transaction, so nobody else would see the row change until the end (and a preview
-    rolls it back), and on SQLite a second connection cannot write while it runs."""
+def progress_file_writer(job: ImportJob) -> Callable[..., None]:
+    """``write(rows_read, errors, rows_total=None)``: a running task's progress, to a small file
+    beside the upload, not to the job's row. The preview and the import each run in one
+    transaction, so nobody else would see the row change until the end (and a preview rolls it
+    back), and on SQLite a second connection cannot write while it runs. At most one write
+    every PROGRESS_INTERVAL_SECONDS. Both kinds of job (listings, rosters) use it."""
     last = 0.0
     path = progress_path(job)
 
-    def progress(done: ImportProgress) -> None:
+    def write(rows_read: int, errors: int, rows_total: int | None = None) -> None:
         nonlocal last
         now = time.monotonic()
         if now - last >= PROGRESS_INTERVAL_SECONDS:
             last = now
+            figures = [rows_read, errors] + ([] if rows_total is None else [rows_total])
             written = path.with_name(path.name + ".tmp")
-            written.write_text(f"{done.rows_read} {done.errors}")
+            written.write_text(" ".join(str(n) for n in figures))
             written.replace(path)  # atomic: a reader sees the old figures or the new
+
+    return write
+
+
+def _progress_writer(job: ImportJob):
+    write = progress_file_writer(job)
+
+    def progress(done: ImportProgress) -> None:
+        write(done.rows_read, done.errors)
 
     return progress
 
@@ -179,11 +192,60 @@ def show_progress(job: ImportJob) -> ImportJob:
     """``job`` with the running task's latest figures, when a task is running."""
     if job.is_running:
         try:
-            rows_read, errors = progress_path(job).read_text().split()
+            figures = [int(n) for n in progress_path(job).read_text().split()]
         except (OSError, ValueError):
             return job  # not started yet, or between two writes of the file
-        job.rows_read, job.errors_count = int(rows_read), int(errors)
+        if len(figures) not in (2, 3):
+            return job
+        job.rows_read, job.errors_count = figures[0], figures[1]
+        if len(figures) == 3:
+            job.rows_total = figures[2]
     return job
+
+
+def record_failure(*, job: ImportJob, phase: str, what: str, error: BaseException) -> None:
+    """A task stopped on an unexpected error (called while handling it; the caller re-raises it
+    for the worker): the page says so, and the details go to the worker's log, where ``what``
+    names the kind of job."""
+    progress_path(job).unlink(missing_ok=True)
+    logger.exception("%s job %s (%s) stopped", what, job.pk, phase)
+    ImportJob.objects.filter(pk=job.pk).update(
+        state=ImportJob.State.FAILED,
+        message=(
+            f"The {'preview' if phase == 'preview' else 'import'} stopped on an unexpected "
+            f"error ({type(error).__name__}); nothing was written. Staff with server access "
+            "find the details in the worker's log."
+        ),
+    )
+
+
+def record_result(
+    *, job: ImportJob, phase: str, values: dict, rows: int, errors: int, refused: str = ""
+) -> None:
+    """What a finished task found, on the job's row: the preview's report (the page's verdict
+    comes from it), or the import's, after which the stored file has served its purpose.
+    ``refused``: why an import wrote nothing (the job then shows as failed)."""
+    progress_path(job).unlink(missing_ok=True)
+    if phase == "preview":
+        ImportJob.objects.filter(pk=job.pk).update(
+            state=ImportJob.State.PREVIEWED,
+            preview=values,
+            rows_total=rows,
+            rows_read=rows,
+            errors_count=errors,
+            updated_at=timezone.now(),
+        )
+        return
+    ImportJob.objects.filter(pk=job.pk).update(
+        state=ImportJob.State.FAILED if refused else ImportJob.State.IMPORTED,
+        result=values,
+        rows_read=rows,
+        errors_count=errors,
+        message=refused,
+        updated_at=timezone.now(),
+    )
+    # The report stays until the job expires.
+    upload_path(job).unlink(missing_ok=True)
 
 
 def _report_dict(report) -> dict:
@@ -236,39 +298,16 @@ def run_phase(*, job_id: int, phase: str) -> dict:
             progress=_progress_writer(job),
         )
     except Exception as error:
-        progress_path(job).unlink(missing_ok=True)
-        logger.exception("CSV import job %s (%s) stopped", job.pk, phase)
-        ImportJob.objects.filter(pk=job.pk).update(
-            state=ImportJob.State.FAILED,
-            message=(
-                f"The {'preview' if phase == 'preview' else 'import'} stopped on an unexpected "
-                f"error ({type(error).__name__}); nothing was written. Staff with server access "
-                "find the details in the worker's log."
-            ),
-        )
+        record_failure(job=job, phase=phase, what="CSV import", error=error)
         raise
-    progress_path(job).unlink(missing_ok=True)
-    values = _report_dict(report)
-    if phase == "preview":
-        ImportJob.objects.filter(pk=job.pk).update(
-            state=ImportJob.State.PREVIEWED,
-            preview=values,
-            rows_total=report.rows,
-            rows_read=report.rows,
-            errors_count=report.error_count,
-            updated_at=timezone.now(),
-        )
-    else:
-        ImportJob.objects.filter(pk=job.pk).update(
-            state=ImportJob.State.IMPORTED if report.written else ImportJob.State.FAILED,
-            result=values,
-            rows_read=report.rows,
-            errors_count=report.error_count,
-            message="" if report.written else "Nothing was written: " + report.summary(),
-            updated_at=timezone.now(),
-        )
-        # The file has served its purpose; the report stays until the job expires.
-        path.unlink(missing_ok=True)
+    record_result(
+        job=job,
+        phase=phase,
+        values=_report_dict(report),
+        rows=report.rows,
+        errors=report.error_count,
+        refused="" if report.written else "Nothing was written: " + report.summary(),
+    )
     return {"job": job.pk, "phase": phase, "rows": report.rows, "errors": report.error_count}
 
 

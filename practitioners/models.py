@@ -892,6 +892,34 @@ class ConditionTechnique(models.Model):
             )
 
 
+class PlacePage(models.Model):
+    """A place page the sitemap lists (/tn/memphis/, /tn/memphis/art/): the stored list that
+    place_pages.refresh works out from the clinics, so that no sitemap request groups a
+    million of them. The pages themselves never read it."""
+
+    class Section(models.TextChoices):
+        PLACES = "places", "places"
+        PLACE_TECHNIQUES = "place-techniques", "places by technique"
+
+    section = models.CharField(max_length=20, choices=Section.choices)
+    # 1, 2, ... within the section in path order: sitemap page N is positions
+    # (N-1)*limit+1 .. N*limit, one range scan of the unique index below.
+    position = models.PositiveIntegerField()
+    path = models.CharField(max_length=300)
+    lastmod = models.DateTimeField(null=True)  # the last change to a published clinic there
+    # The last day of the certificates the page exists by, when all of them have one: the
+    # sitemap leaves the page out after it (the page answers 404 from then).
+    until = models.DateField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["section", "position"], name="place_page_position")
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+
 class ImportJob(models.Model):
     """One CSV file uploaded in the admin, previewed and imported by tasks (practitioners/
     imports.py). The file itself is kept in ``IMPORT_UPLOAD_DIR`` under ``stored_name`` until the

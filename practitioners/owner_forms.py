@@ -3,12 +3,24 @@ in ``curation/claims.py`` and ``curation/owners.py``."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
+from django.utils import timezone
 
 from .curation import strip_control_characters
 from .forms import CertificationClaimForm, HttpURLField, phone_validator
 from .models import OwnerRequest, state_validator, validate_npi
-from .practice import NewPatients
+from .practice import (
+    ACCESSIBILITY_FIELDS,
+    MAX_INTERVALS,
+    PAYMENT_FIELDS,
+    Language,
+    NewPatients,
+    Payer,
+    Weekday,
+    format_time,
+)
 
 
 class UpperCaseField(forms.CharField):
@@ -78,7 +90,7 @@ class ListingDetailsForm(forms.Form):
     new_patients = forms.ChoiceField(
         label="New patients",
         choices=NewPatients.choices,
-        help_text="What patients who call you will hear (saving a change dates it today).",
+        help_text="What patients who call you will hear (saving dates it today).",
     )
     telehealth = forms.BooleanField(required=False, label="Offers telehealth")
 
@@ -126,3 +138,142 @@ class HideRequestForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+
+# --- Languages, payment, a clinic's access and hours ---------------------------------------
+
+
+class PracticeDetailsForm(forms.Form):
+    """Languages and payment (saving dates both today: practice.PRACTITIONER_GROUPS)."""
+
+    languages = forms.ModelMultipleChoiceField(
+        queryset=Language.objects.order_by("name"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Languages spoken at your practice",
+    )
+    payers = forms.ModelMultipleChoiceField(
+        queryset=Payer.objects.order_by("name"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Insurance accepted",
+        help_text="Not on the list? Ask for a change below and we add it.",
+    )
+    self_pay = forms.BooleanField(required=False, label="Self-pay welcome")
+    self_pay_min = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=100_000,
+        label="A first visit from ($)",
+        help_text="Whole dollars, typical self-pay first visit.",
+    )
+    self_pay_max = forms.IntegerField(
+        required=False, min_value=0, max_value=100_000, label="A first visit up to ($)"
+    )
+    sliding_scale = forms.BooleanField(required=False, label="Sliding-scale fees")
+    hsa_fsa = forms.BooleanField(required=False, label="HSA/FSA cards accepted")
+
+    def clean(self):
+        cleaned = super().clean()
+        low, high = cleaned.get("self_pay_min"), cleaned.get("self_pay_max")
+        if low is not None and high is not None and low > high:
+            self.add_error("self_pay_max", "The upper price is below the lower one.")
+        return cleaned
+
+    def payment(self) -> dict[str, object]:
+        return {name: self.cleaned_data[name] for name in PAYMENT_FIELDS}
+
+
+DATE_INPUT_FORMATS = ["%Y-%m-%d", "%m/%d/%Y"]
+
+
+class ClinicAccessForm(forms.Form):
+    """A clinic's accessibility and temporary closure (practice.ClinicAccess)."""
+
+    wheelchair_entrance = forms.BooleanField(required=False, label="Wheelchair-accessible entrance")
+    accessible_restroom = forms.BooleanField(required=False, label="Accessible restroom")
+    parking = forms.BooleanField(required=False, label="Parking on site")
+    public_transit = forms.BooleanField(required=False, label="Near public transit")
+    reopens_on = forms.DateField(
+        required=False,
+        label="Temporarily closed until",
+        input_formats=DATE_INPUT_FORMATS,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="The day the clinic opens again (MM/DD/YYYY if your browser has no calendar). "
+        'Until then your listing says "Temporarily closed until ..." and never "open". '
+        "Empty: open as usual.",
+    )
+
+    def clean_reopens_on(self) -> dt.date | None:
+        reopens = self.cleaned_data["reopens_on"]
+        if reopens is not None and reopens <= timezone.localdate():
+            raise forms.ValidationError(
+                "That day has come already: leave the date empty if the clinic is open again."
+            )
+        return reopens
+
+    def accessibility(self) -> dict[str, bool]:
+        return {name: self.cleaned_data[name] for name in ACCESSIBILITY_FIELDS}
+
+
+TIME_INPUT = forms.TimeInput(attrs={"type": "time", "step": 900}, format="%H:%M")
+
+
+class OpeningIntervalForm(forms.Form):
+    """One row of the hours editor: a day and an interval in the clinic's own time; a closing
+    time at or before the opening time runs past midnight. An empty row is ignored."""
+
+    weekday = forms.TypedChoiceField(
+        label="Day",
+        choices=[("", "(no day)"), *Weekday.choices],
+        coerce=int,
+        required=False,
+        empty_value=None,
+    )
+    opens = forms.TimeField(label="Opens", required=False, widget=TIME_INPUT)
+    closes = forms.TimeField(label="Closes", required=False, widget=TIME_INPUT)
+
+    def clean(self):
+        cleaned = super().clean()
+        day, opens, closes = cleaned.get("weekday"), cleaned.get("opens"), cleaned.get("closes")
+        if self.errors or cleaned.get("DELETE") or (day is None and not opens and not closes):
+            return cleaned
+        if day is None:
+            self.add_error("weekday", "Choose the day these hours are for.")
+        if opens is None:
+            self.add_error("opens", "Give the opening time, like 08:00.")
+        if closes is None:
+            self.add_error("closes", "Give the closing time, like 18:00.")
+        if opens is not None and opens == closes and opens != dt.time(0):
+            self.add_error(
+                "closes",
+                f"It opens and closes at {format_time(opens)}; for a whole day use 0:00-0:00.",
+            )
+        return cleaned
+
+    def interval(self) -> tuple[int, dt.time, dt.time] | None:
+        data = self.cleaned_data
+        if data.get("DELETE") or data.get("weekday") is None:
+            return None
+        return data["weekday"], data["opens"], data["closes"]
+
+
+class BaseHoursFormSet(forms.BaseFormSet):
+    def add_fields(self, form, index) -> None:
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:
+            form.fields["DELETE"].label = "Remove these hours"
+
+    def hours(self) -> list[tuple[int, dt.time, dt.time]]:
+        return [row for row in (f.interval() for f in self.forms) if row is not None]
+
+
+HoursFormSet = forms.formset_factory(
+    OpeningIntervalForm,
+    formset=BaseHoursFormSet,
+    extra=3,  # blank rows to fill in; without JavaScript, save to get three more
+    can_delete=True,
+    max_num=MAX_INTERVALS,
+    validate_max=True,
+    absolute_max=MAX_INTERVALS,
+)

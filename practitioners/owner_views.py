@@ -10,11 +10,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import ratelimit
+from . import practice, ratelimit
 from .curation import ClinicSubmission, claims, owners, reminders
 from .forms import ClinicForm
 from .models import (
@@ -28,11 +29,14 @@ from .models import (
 from .owner_forms import (
     ChangeRequestForm,
     ClaimCodeForm,
+    ClinicAccessForm,
     DisputeForm,
     HideRequestForm,
+    HoursFormSet,
     LicenceClaimForm,
     ListingDetailsForm,
     OwnerCertificationForm,
+    PracticeDetailsForm,
 )
 
 CLAIM_SCOPE = "claims"
@@ -158,6 +162,11 @@ def _listing_or_404(request: HttpRequest) -> Practitioner:
     return practitioner
 
 
+def _with_hours_text(location: Location) -> Location:
+    location.hours_text = practice.format_hours(location.opening_hours.all())
+    return location
+
+
 def _dashboard(request: HttpRequest, practitioner: Practitioner, status: int = 200, **forms):
     records = (
         PractitionerCertification.objects.filter(practitioner=practitioner)
@@ -176,7 +185,22 @@ def _dashboard(request: HttpRequest, practitioner: Practitioner, status: int = 2
         "certification_form": forms.get("certification_form") or OwnerCertificationForm(),
         "change_form": forms.get("change_form") or ChangeRequestForm(),
         "hide_form": forms.get("hide_form") or HideRequestForm(),
-        "locations": list(Location.objects.filter(practitioner=practitioner).order_by("pk")),
+        "practice_form": forms.get("practice_form")
+        or PracticeDetailsForm(
+            initial={
+                "languages": list(practitioner.languages.values_list("pk", flat=True)),
+                "payers": list(practitioner.payers.values_list("pk", flat=True)),
+                **{name: getattr(practitioner, name) for name in practice.PAYMENT_FIELDS},
+            }
+        ),
+        "locations": [
+            _with_hours_text(location)
+            for location in Location.objects.filter(practitioner=practitioner)
+            .order_by("pk")
+            .prefetch_related(
+                Prefetch("opening_hours", queryset=practice.OpeningHours.objects.order_by())
+            )
+        ],
         "records": list(records),
         "rejected_evidence": [e for e in evidence if e.status == e.Status.REJECTED],
         "pending_record_ids": {e.record_id for e in evidence if e.status == e.Status.PENDING},
@@ -204,7 +228,10 @@ def my_listing(request: HttpRequest) -> HttpResponse:
             practitioner=practitioner, owner=request.user, changes=form.cleaned_data
         )
         messages.success(
-            request, "Saved: your listing shows it now." if changed else "Nothing changed."
+            request,
+            "Saved: your listing shows it now."
+            if changed
+            else "Nothing changed; your new-patient status shows as confirmed this month.",
         )
         return redirect("practitioners:my-listing")
     return _dashboard(request, practitioner)
@@ -216,6 +243,124 @@ def confirm_accurate(request: HttpRequest) -> HttpResponse:
     practitioner = _listing_or_404(request)
     owners.confirm_listing(practitioner=practitioner, owner=request.user)
     messages.success(request, "Thank you: your listing shows it was confirmed this month.")
+    return redirect("practitioners:my-listing")
+
+
+@login_required
+@require_POST
+def practice_details(request: HttpRequest) -> HttpResponse:
+    """Languages and payment, from the dashboard's form: live at once, dated today."""
+    practitioner = _listing_or_404(request)
+    form = PracticeDetailsForm(request.POST)
+    if not form.is_valid():
+        return _dashboard(request, practitioner, status=400, practice_form=form)
+    try:
+        changed = owners.update_practice(
+            practitioner=practitioner,
+            owner=request.user,
+            languages=list(form.cleaned_data["languages"]),
+            payers=list(form.cleaned_data["payers"]),
+            payment=form.payment(),
+        )
+    except practice.PracticeRefused as refused:
+        form.add_error(refused.field, refused.message)
+        return _dashboard(request, practitioner, status=400, practice_form=form)
+    messages.success(
+        request,
+        "Saved: your listing shows it now, confirmed this month."
+        if changed
+        else "Nothing changed; your languages and payment show as confirmed this month.",
+    )
+    return redirect("practitioners:my-listing")
+
+
+@login_required
+@require_POST
+def practice_confirm(request: HttpRequest) -> HttpResponse:
+    """ "Still right": the listing's new-patient status, languages and payment are dated today,
+    unchanged."""
+    practitioner = _listing_or_404(request)
+    owners.confirm_practice(practitioner=practitioner, owner=request.user)
+    messages.success(
+        request,
+        "Thank you: your new-patient status, languages and payment show as confirmed this month.",
+    )
+    return redirect("practitioners:my-listing")
+
+
+def _hours_initial(location: Location) -> list[dict]:
+    return [
+        {"weekday": h.weekday, "opens": h.opens, "closes": h.closes}
+        for h in location.opening_hours.order_by("weekday", "opens")
+    ]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def clinic_practice(request: HttpRequest, location_id: int) -> HttpResponse:
+    """A clinic's opening hours, temporary closure and accessibility (one form, no JavaScript
+    needed: three blank rows of hours each time; save to get three more)."""
+    practitioner = _listing_or_404(request)
+    location = get_object_or_404(Location, pk=location_id, practitioner=practitioner)
+    posted = request.POST if request.method == "POST" else None
+    access_form = ClinicAccessForm(
+        posted,
+        initial={
+            "reopens_on": location.reopens_on,
+            **{name: getattr(location, name) for name in practice.ACCESSIBILITY_FIELDS},
+        },
+    )
+    hours_formset = HoursFormSet(posted, initial=_hours_initial(location), prefix="hours")
+    status = 200
+    problem = ""
+    if posted is not None:
+        status = 400
+        if access_form.is_valid() and hours_formset.is_valid():
+            try:
+                changed = owners.update_clinic_practice(
+                    practitioner=practitioner,
+                    owner=request.user,
+                    location_id=location.pk,
+                    accessibility=access_form.accessibility(),
+                    hours=hours_formset.hours(),
+                    reopens_on=access_form.cleaned_data["reopens_on"],
+                )
+            except owners.NotYours as missing:
+                raise Http404("No such clinic on your listing.") from missing
+            except practice.PracticeRefused as refused:
+                problem = refused.message
+            else:
+                messages.success(
+                    request,
+                    "Saved: your listing shows the hours and access now, confirmed this month."
+                    if changed
+                    else "Nothing changed; the hours and access show as confirmed this month.",
+                )
+                return redirect("practitioners:my-listing")
+        problem = problem or "Some of this needs correcting: see the messages by the fields."
+    context = {
+        "practitioner": practitioner,
+        "location": location,
+        "access_form": access_form,
+        "hours_formset": hours_formset,
+        "problem": problem,
+    }
+    return render(request, "claims/clinic_practice.html", context, status=status)
+
+
+@login_required
+@require_POST
+def clinic_practice_confirm(request: HttpRequest, location_id: int) -> HttpResponse:
+    practitioner = _listing_or_404(request)
+    try:
+        owners.confirm_practice(
+            practitioner=practitioner, owner=request.user, location_id=location_id
+        )
+    except owners.NotYours as missing:
+        raise Http404("No such clinic on your listing.") from missing
+    messages.success(
+        request, "Thank you: the clinic's hours and access show as confirmed this month."
+    )
     return redirect("practitioners:my-listing")
 
 

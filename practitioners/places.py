@@ -127,7 +127,7 @@ def technique_ids(technique: Certification) -> list[int]:
 def cities_in(state: str) -> dict[str, Place]:
     """slug -> Place for every city in ``state`` with a published clinic."""
     state = state.upper()
-    key = f"places:cities:{state}"
+    key = _cities_key(state)
     found = cache.get(key)
     if found is not None:
         return found
@@ -152,6 +152,15 @@ def cities_in(state: str) -> dict[str, Place]:
         found[slug] = Place(state=state, slug=slug, name=name, spellings=tuple(sorted(spellings)))
     cache.set(key, found, CITIES_CACHE_SECONDS)
     return found
+
+
+def forget_cities() -> None:
+    """Drop every state's cached city list (after the place list is refreshed)."""
+    cache.delete_many([_cities_key(state) for state in STATE_NAMES])
+
+
+def _cities_key(state: str) -> str:
+    return f"places:cities:{state}"
 
 
 def _known_name(spellings: Sequence[str], state: str) -> str | None:

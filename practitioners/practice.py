@@ -13,10 +13,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
+
+if TYPE_CHECKING:  # models.py imports this module: the names are for the type hints only
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from .models import Location, Practitioner
 
 MINUTES_PER_DAY = 24 * 60
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
@@ -379,6 +385,250 @@ class ClinicAccess(models.Model):
             )
             if flag
         ]
+
+
+# --- The fields, declared once for the admin, the CSV import, result rows and the API ---------
+
+# Payment (PracticeDetails), in the order every form, column list and API row shows them.
+PAYMENT_FIELDS = ("self_pay", "self_pay_min", "self_pay_max", "sliding_scale", "hsa_fsa")
+# A clinic's accessibility (ClinicAccess), in the same order everywhere.
+ACCESSIBILITY_FIELDS = ("wheelchair_entrance", "accessible_restroom", "parking", "public_transit")
+# Everything of PracticeDetails staff edit, in the admin's (and the CSV's) order.
+PRACTICE_FIELDS = (
+    "new_patients",
+    "new_patients_checked_on",
+    "languages",
+    "languages_checked_on",
+    "payers",
+    *PAYMENT_FIELDS,
+    "payment_checked_on",
+    "gender",
+)
+# A clinic's closure and "confirmed" dates beside its accessibility (ClinicAccess).
+CLINIC_DATE_FIELDS = ("accessibility_checked_on", "reopens_on", "hours_checked_on")
+
+# The groups that each have a "last checked" date: what is confirmed together, the fields of
+# the group (``opening_hours`` is the clinic's OpeningHours rows) and the date field.
+PRACTITIONER_GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
+    "new patients": (("new_patients",), "new_patients_checked_on"),
+    "languages": (("languages",), "languages_checked_on"),
+    "payment": (("payers", *PAYMENT_FIELDS), "payment_checked_on"),
+}
+CLINIC_GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
+    "accessibility": (ACCESSIBILITY_FIELDS, "accessibility_checked_on"),
+    # A temporary closure is part of what the hours say.
+    "hours": (("opening_hours", "reopens_on"), "hours_checked_on"),
+}
+MAX_INTERVALS = 50  # a week of intervals: more is a mistake (or abuse), never a real schedule
+
+
+class PracticeRefused(ValueError):
+    """A practice detail that cannot be saved, with the message a person can act on."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.message = message
+        self.field = field
+        super().__init__(message)
+
+
+def date_changed_groups(
+    instance: Practitioner | Location, *, changed: Iterable[str], on: dt.date
+) -> list[str]:
+    """Date today (``on``) each group of ``instance`` (a Practitioner or a Location) one of whose
+    fields is in ``changed``, unless its date is in ``changed`` too (whoever changed it typed
+    the date they mean). The admin's rule: staff who change a detail have checked it. Returns
+    the date fields set."""
+    changed = set(changed)
+    groups = PRACTITIONER_GROUPS if hasattr(instance, "payment_checked_on") else CLINIC_GROUPS
+    dated = []
+    for fields, date_field in groups.values():
+        if changed & set(fields) and date_field not in changed:
+            setattr(instance, date_field, on)
+            dated.append(date_field)
+    return dated
+
+
+def _note_history(
+    instance: Practitioner | Location,
+    *,
+    user: AbstractBaseUser | None,
+    author: str,
+    edited: Sequence[str],
+    confirmed: Sequence[str],
+) -> None:
+    """What the listing's history says about this save (django-simple-history reads these two
+    attributes; the reason column holds 100 characters)."""
+    if user is not None and getattr(user, "is_authenticated", False):
+        instance._history_user = user
+    if author:
+        said = f"edited {', '.join(edited)}" if edited else f"confirmed {', '.join(confirmed)}"
+        instance._change_reason = f"{author}: {said}"[:100]
+
+
+def check_payment(payment: dict[str, object]) -> None:
+    low, high = payment.get("self_pay_min"), payment.get("self_pay_max")
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        raise PracticeRefused(
+            "The upper first-visit price is below the lower one.", field="self_pay_max"
+        )
+
+
+def check_hours(
+    hours: Sequence[tuple[int, dt.time, dt.time]],
+) -> list[tuple[int, dt.time, dt.time]]:
+    """The schedule as sorted, distinct (weekday, opens, closes), or :class:`PracticeRefused`."""
+    if len(hours) > MAX_INTERVALS:
+        raise PracticeRefused(f"At most {MAX_INTERVALS} opening intervals a week.")
+    for weekday, opens, closes in hours:
+        if weekday not in Weekday.values:
+            raise PracticeRefused("Choose a day from Monday to Sunday.")
+        if opens == closes and opens != dt.time(0):
+            raise PracticeRefused(
+                f"{Weekday(weekday).label} {format_time(opens)}-{format_time(closes)} opens and "
+                "closes at the same time; for a whole day use 0:00-0:00."
+            )
+    return sorted(set(hours))
+
+
+def save_practice_details(
+    *,
+    practitioner: Practitioner,
+    on: dt.date,
+    new_patients: str | None = None,
+    languages: Iterable[Language] | None = None,
+    payers: Iterable[Payer] | None = None,
+    payment: dict[str, object] | None = None,
+    user: AbstractBaseUser | None = None,
+    author: str = "",
+) -> list[str]:
+    """Write the groups given (None leaves a group as it is) and date each of them ``on``: the
+    person saving them has checked them, changed or not. ``author`` and ``user`` go into the
+    listing's history. Returns the groups that changed."""
+    given = {
+        "new patients": new_patients is not None,
+        "languages": languages is not None,
+        "payment": payers is not None or payment is not None,
+    }
+    if new_patients is not None and new_patients not in NewPatients.values:
+        raise PracticeRefused("Choose one of the new-patient statuses.", field="new_patients")
+    if payment is not None:
+        unknown = set(payment) - set(PAYMENT_FIELDS)
+        if unknown:
+            raise PracticeRefused(f"Not payment fields: {', '.join(sorted(unknown))}.")
+        check_payment({**{f: getattr(practitioner, f) for f in PAYMENT_FIELDS}, **payment})
+    with transaction.atomic():
+        changed: list[str] = []
+        update_fields: list[str] = []
+        if new_patients is not None and practitioner.new_patients != new_patients:
+            practitioner.new_patients = new_patients
+            changed.append("new patients")
+            update_fields.append("new_patients")
+        if payment is not None:
+            fields = [f for f, value in payment.items() if getattr(practitioner, f) != value]
+            for name in fields:
+                setattr(practitioner, name, payment[name])
+            update_fields += fields
+            if fields:
+                changed.append("payment")
+        for group, relation, chosen in (
+            ("languages", practitioner.languages, languages),
+            ("payment", practitioner.payers, payers),
+        ):
+            if chosen is None:
+                continue
+            wanted = {item.pk for item in chosen}
+            if set(relation.values_list("pk", flat=True)) != wanted:
+                relation.set(wanted)
+                if group not in changed:
+                    changed.append(group)
+        changed.sort(key=list(PRACTITIONER_GROUPS).index)  # the order the page shows them
+        groups = [group for group, present in given.items() if present]
+        for group in groups:
+            date_field = PRACTITIONER_GROUPS[group][1]
+            setattr(practitioner, date_field, on)
+            update_fields.append(date_field)
+        if not groups:
+            return []
+        _note_history(practitioner, user=user, author=author, edited=changed, confirmed=groups)
+        practitioner.save(update_fields=[*update_fields, "updated_at"])
+    return changed
+
+
+def save_clinic_practice(
+    *,
+    location: Location,
+    on: dt.date | None,
+    accessibility: dict[str, bool] | None = None,
+    hours: Sequence[tuple[int, dt.time, dt.time]] | None = None,
+    reopens_on: dt.date | None = None,
+    user: AbstractBaseUser | None = None,
+    author: str = "",
+) -> list[str]:
+    """A clinic's accessibility and its hours: the weekly schedule (``hours`` replaces it
+    whole) with the temporary closure (``reopens_on``, None: open). Each group given is dated
+    ``on`` (None only where staff cleared the date); returns the groups that changed."""
+    if accessibility is not None and set(accessibility) - set(ACCESSIBILITY_FIELDS):
+        unknown = sorted(set(accessibility) - set(ACCESSIBILITY_FIELDS))
+        raise PracticeRefused(f"Not accessibility fields: {', '.join(unknown)}.")
+    schedule = check_hours(hours) if hours is not None else None
+    with transaction.atomic():
+        changed: list[str] = []
+        update_fields: list[str] = []
+        groups: list[str] = []
+        if accessibility is not None:
+            groups.append("accessibility")
+            fields = [f for f, value in accessibility.items() if getattr(location, f) != value]
+            for name in fields:
+                setattr(location, name, accessibility[name])
+            update_fields += fields
+            if fields:
+                changed.append("accessibility")
+        if schedule is not None:
+            groups.append("hours")
+            current = sorted(
+                location.opening_hours.values_list("weekday", "opens", "closes").order_by()
+            )
+            if current != schedule or location.reopens_on != reopens_on:
+                changed.append("hours")
+            if current != schedule:
+                OpeningHours.objects.filter(location_id=location.pk).delete()
+                OpeningHours.objects.bulk_create([interval(location.pk, *row) for row in schedule])
+            if location.reopens_on != reopens_on:
+                location.reopens_on = reopens_on
+                update_fields.append("reopens_on")
+        if not groups:
+            return []
+        for group in groups:
+            date_field = CLINIC_GROUPS[group][1]
+            setattr(location, date_field, on)
+            update_fields.append(date_field)
+        _note_history(location, user=user, author=author, edited=changed, confirmed=groups)
+        location.save(update_fields=[*update_fields, "updated_at"])
+    return changed
+
+
+def confirm_practice(
+    *,
+    instance: Practitioner | Location,
+    groups: Iterable[str],
+    on: dt.date,
+    user: AbstractBaseUser | None = None,
+    author: str = "",
+) -> list[str]:
+    """ "These are still right": date ``groups`` of a Practitioner or a Location ``on``
+    without changing anything else. Returns the date fields set."""
+    known = PRACTITIONER_GROUPS if hasattr(instance, "payment_checked_on") else CLINIC_GROUPS
+    groups = list(groups)
+    unknown = [group for group in groups if group not in known]
+    if unknown or not groups:
+        raise PracticeRefused(f"Nothing to confirm by the name {', '.join(unknown) or '-'}.")
+    with transaction.atomic():
+        dated = [known[group][1] for group in groups]
+        for date_field in dated:
+            setattr(instance, date_field, on)
+        _note_history(instance, user=user, author=author, edited=(), confirmed=groups)
+        instance.save(update_fields=[*dated, "updated_at"])
+    return dated
 
 
 # --- A page's details in one query ------------------------------------------------------------

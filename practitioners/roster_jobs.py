@@ -15,18 +15,21 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import logging
 import re
-import time
 from pathlib import Path
 
 from django.utils import timezone
 
-from .imports import LISTED_ERRORS, PROGRESS_INTERVAL_SECONDS, Verdict
+from .imports import (
+    LISTED_ERRORS,
+    Verdict,
+    progress_file_writer,
+    progress_path,
+    record_failure,
+    record_result,
+)
 from .ingest.roster import RosterError, check_layout, find_columns, import_roster
 from .models import Certification, ImportJob, RosterImport
-
-logger = logging.getLogger(__name__)
 
 # How many unmatched rows the page lists (the count is always exact).
 LISTED_ROWS = 500
@@ -68,17 +71,14 @@ def job_options(*, technique: Certification, as_of: dt.date, create_unmatched: b
     }
 
 
-def _progress_writer(job_id: int):
-    last = 0.0
+def _progress_writer(job: ImportJob):
+    """The CSV import's progress file (:func:`~practitioners.imports.progress_file_writer`):
+    the roster is recorded in one transaction, so the job's row would show nothing until the
+    end."""
+    write = progress_file_writer(job)
 
     def progress(done: int, total: int) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= PROGRESS_INTERVAL_SECONDS or done == total:
-            last = now
-            ImportJob.objects.filter(pk=job_id).update(
-                rows_read=done, rows_total=total, updated_at=timezone.now()
-            )
+        write(done, 0, total)
 
     return progress
 
@@ -106,10 +106,11 @@ def run_phase(*, job: ImportJob, phase: str, path: Path) -> dict:
             create_unmatched=bool(options.get("create_unmatched")),
             file_name=job.file_name,
             user=job.created_by,
-            progress=_progress_writer(job.pk),
+            progress=_progress_writer(job),
         )
     except RosterError as error:
         # The file's fault: the page lists why, line by line, and nothing was written.
+        progress_path(job).unlink(missing_ok=True)
         values = {
             "rows": 0,
             "error_count": len(error.messages),
@@ -127,15 +128,7 @@ def run_phase(*, job: ImportJob, phase: str, path: Path) -> dict:
         )
         return {"job": job.pk, "phase": phase, "errors": len(error.messages)}
     except Exception as error:
-        logger.exception("Roster job %s (%s) stopped", job.pk, phase)
-        ImportJob.objects.filter(pk=job.pk).update(
-            state=ImportJob.State.FAILED,
-            message=(
-                f"The {'preview' if phase == 'preview' else 'import'} stopped on an unexpected "
-                f"error ({type(error).__name__}); nothing was written. Staff with server access "
-                "find the details in the worker's log."
-            ),
-        )
+        record_failure(job=job, phase=phase, what="Roster", error=error)
         raise
     values = {
         "rows": summary.rows_read,
@@ -159,29 +152,12 @@ def run_phase(*, job: ImportJob, phase: str, path: Path) -> dict:
         "written": phase == "import",
         "summary": summary.line(),
     }
-    if phase == "preview":
-        ImportJob.objects.filter(pk=job.pk).update(
-            state=ImportJob.State.PREVIEWED,
-            preview=values,
-            rows_total=summary.rows_read,
-            rows_read=summary.rows_read,
-            errors_count=0,
-            updated_at=timezone.now(),
-        )
-    else:
+    if phase == "import":
         roster = RosterImport.objects.filter(
             technique=technique, as_of=dt.date.fromisoformat(options["as_of"])
         ).first()
         values["roster_id"] = roster.pk if roster is not None else None
-        ImportJob.objects.filter(pk=job.pk).update(
-            state=ImportJob.State.IMPORTED,
-            result=values,
-            rows_read=summary.rows_read,
-            errors_count=0,
-            message="",
-            updated_at=timezone.now(),
-        )
-        path.unlink(missing_ok=True)
+    record_result(job=job, phase=phase, values=values, rows=summary.rows_read, errors=0)
     return {"job": job.pk, "phase": phase, "rows": summary.rows_read}
 
 

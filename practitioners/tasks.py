@@ -229,3 +229,26 @@ def run_import(job_id: int) -> dict:
     from . import imports
 
     return imports.run_phase(job_id=job_id, phase="import")
+
+
+# --- the sitemap's place pages -------------------------------------------------------------------
+
+# The lock every refresh of the place list holds (the task and the scheduled command): two at once
+# would each delete and rewrite the whole list.
+PLACE_PAGES_LOCK = "place-pages"
+
+
+@task()
+def refresh_place_pages(attempt: int = 1) -> dict:
+    """Work the sitemap's list of place pages out again (place_pages.py). Enqueued after a commit
+    that published, suspended or imported listings; if another refresh is running (it may have
+    read the clinics before that commit), this one runs again a minute later."""
+    from . import place_pages
+
+    with locks.try_exclusive(PLACE_PAGES_LOCK) as held:
+        if held:
+            return dataclasses.asdict(place_pages.refresh())
+    retry_at = _again(refresh_place_pages, attempt, delay=RETRY_DELAYS_SECONDS[0])
+    if retry_at is None:
+        logger.warning("place pages not refreshed (another refresh running); left for the timer")
+    return {"busy": True, "retry_at": retry_at.isoformat() if retry_at else None}

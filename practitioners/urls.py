@@ -15,7 +15,19 @@ urlpatterns = [
     path("my-listing/", owner_views.my_listing, name="my-listing"),
     path("my-listing/confirm/", owner_views.confirm_accurate, name="my-listing-confirm"),
     path("my-listing/confirm/<str:token>/", owner_views.confirm_link, name="confirm-link"),
+    path("my-listing/practice/", owner_views.practice_details, name="my-practice"),
+    path("my-listing/practice/confirm/", owner_views.practice_confirm, name="my-practice-confirm"),
     path("my-listing/clinics/add/", owner_views.clinic_add, name="my-clinic-add"),
+    path(
+        "my-listing/clinics/<int:location_id>/hours/",
+        owner_views.clinic_practice,
+        name="my-clinic-hours",
+    ),
+    path(
+        "my-listing/clinics/<int:location_id>/hours/confirm/",
+        owner_views.clinic_practice_confirm,
+        name="my-clinic-hours-confirm",
+    ),
     path("my-listing/clinics/<int:location_id>/", owner_views.clinic_edit, name="my-clinic"),
     path(
         "my-listing/clinics/<int:location_id>/close/",

@@ -288,6 +288,7 @@ def test_the_claim_form_and_the_owner_s_pages_pass_axe(open_page, live_server, c
             "my listing (the dashboard)": "/my-listing/",
             "a clinic's edit form": f"/my-listing/clinics/{clinic.pk}/",
             "adding a clinic": "/my-listing/clinics/add/",
+            "a clinic's hours, closure and access": f"/my-listing/clinics/{clinic.pk}/hours/",
         },
     )
     page.goto(f"/practitioners/{unclaimed.slug}/claim/")
@@ -305,6 +306,19 @@ def test_the_claim_form_and_the_owner_s_pages_pass_axe(open_page, live_server, c
         page.wait_for_load_state("load")
         expect(page.locator("main .errorlist, main .field-error").first).to_be_visible()
         assert_axe_clean(page, f"my listing, {what} with errors")
+    # The hours editor with an interval that has no closing time, and a price range upside down.
+    page.goto(f"/my-listing/clinics/{clinic.pk}/hours/")
+    page.locator("#hours-row-1 select").select_option(label="Monday")
+    page.locator("#hours-row-1 input[name$=opens]").fill("08:00")
+    page.get_by_role("button", name="Save hours and access").click()
+    expect(page.locator("#hours-row-1 .field-error")).to_be_visible()
+    assert_axe_clean(page, "a clinic's hours with an error")
+    page.goto("/my-listing/")
+    page.locator("#practice-form input[name=self_pay_min]").fill("200")
+    page.locator("#practice-form input[name=self_pay_max]").fill("100")
+    page.get_by_role("button", name="Save languages and payment").click()
+    expect(page.locator("#practice-form .field-error")).to_be_visible()
+    assert_axe_clean(page, "my listing, languages and payment with errors")
     # Claiming by a code sent to the listing's address: the page that asks for the code.
     page = signed_in_page(open_page, live_server, client, account("claimant@example.org"))
     visit_each(

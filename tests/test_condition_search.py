@@ -2,6 +2,8 @@
 the API, and the no-JavaScript fallback that resolves free text on the server."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tests import browsing
 from tests.factories import practitioner_near_zip
@@ -168,6 +170,20 @@ def test_a_condition_search_runs_a_fixed_number_of_queries(
     with django_assert_max_num_queries(10):
         response = client.get("/search/?zip=38117&condition=plantar-fasciitis")
     assert response.status_code == 200
+
+
+def test_a_condition_search_costs_one_look_up_more_than_the_certification_search(
+    client, near_38117
+):
+    def queries(url: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    for page in ("/api/practitioners/", "/search/"):
+        by_condition = queries(f"{page}?zip=38117&condition=plantar-fasciitis")
+        expanded = queries(f"{page}?zip=38117&certification=art&certification=graston&match=any")
+        assert by_condition == expanded + 1, page  # the condition and its techniques, at once
 
 
 def test_tmj_disorders_is_found_by_its_words_and_says_no_technique_is_listed_for_it_yet(client):

@@ -189,6 +189,47 @@ def test_a_roster_upload_is_previewed_by_a_worker_then_imported_on_confirmation(
     assert "4 rows: 1 by NPI, 1 confident, 1 review, 1 unmatched" in rosters.content.decode()
 
 
+def test_the_roster_page_shows_how_far_the_worker_has_got_while_it_runs(
+    staff_client, directory, monkeypatch
+):
+    # The roster is matched and recorded in one transaction: the figures must reach the page
+    # some other way than the job's row (as for a CSV import).
+    from practitioners import roster_jobs
+
+    monkeypatch.setattr(imports, "PROGRESS_INTERVAL_SECONDS", 0)
+    seen: list[str] = []
+    rows_in_row: list[int] = []
+    write_progress = roster_jobs._progress_writer
+
+    def progress_then_look(job):
+        write = write_progress(job)
+
+        def progress(done: int, total: int) -> None:
+            write(done, total)
+            page = staff_client.get(f"{UPLOAD_PAGE}{job.pk}/")
+            seen.append(browsing.text_of(page, "#roster-progress"))
+            # What another connection would read of the job's row meanwhile: nothing new.
+            rows_in_row.append(ImportJob.objects.values_list("rows_read", flat=True).get())
+
+        return progress
+
+    monkeypatch.setattr(roster_jobs, "_progress_writer", progress_then_look)
+    with database_backend():
+        upload(staff_client, ROSTER.encode())
+        assert run_ready_tasks() == 1
+        job = ImportJob.objects.get()
+
+    assert [text.split(" rows recorded.")[0] for text in seen] == [
+        "1 of 4",
+        "2 of 4",
+        "3 of 4",
+        "4 of 4",
+    ]
+    assert set(rows_in_row) == {0}
+    assert job.state == ImportJob.State.PREVIEWED and job.rows_read == 4
+    assert not imports.progress_path(job).exists()  # the job's row has the final figures
+
+
 def test_staff_find_their_roster_upload_again_and_a_second_confirmation_imports_once(
     staff_client, directory
 ):

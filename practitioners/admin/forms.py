@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.db import models
+from django.utils import timezone
 
 from .. import geocoding, imports
 from ..forms import HttpURLField
@@ -12,28 +13,18 @@ from ..models import (
     Location,
     Practitioner,
 )
+from ..practice import (
+    ACCESSIBILITY_FIELDS,
+    CLINIC_DATE_FIELDS,
+    PRACTICE_FIELDS,
+    date_changed_groups,
+)
 from ..search import geo
-from ..search.results import CLINIC_ACCESS_FIELDS as RESULT_CLINIC_ACCESS_FIELDS
-from ..search.results import CLINIC_CHECKED_FIELDS, CLINIC_FIELDS
+from ..search.results import CLINIC_FIELDS
 from .common import ADDRESS_FIELDS
 
-# The fields of practice.PracticeDetails and practice.ClinicAccess the admin edits.
-PRACTICE_FIELDS = [
-    "new_patients",
-    "new_patients_checked_on",
-    "languages",
-    "languages_checked_on",
-    "payers",
-    "self_pay",
-    "self_pay_min",
-    "self_pay_max",
-    "sliding_scale",
-    "hsa_fsa",
-    "payment_checked_on",
-    "gender",
-]
-# The clinic's accessibility, temporary closure and "confirmed" dates (search/results.py).
-CLINIC_ACCESS_FIELDS = [*RESULT_CLINIC_ACCESS_FIELDS, *CLINIC_CHECKED_FIELDS]
+# The clinic's accessibility, temporary closure and "confirmed" dates (practice.ClinicAccess).
+CLINIC_ACCESS_FIELDS = [*ACCESSIBILITY_FIELDS, *CLINIC_DATE_FIELDS]
 
 
 def https_formfield(field: models.Field, **kwargs) -> forms.Field | None:
@@ -65,6 +56,12 @@ class PractitionerAdminForm(forms.ModelForm):
             *PRACTICE_FIELDS,
         ]
 
+    def save(self, commit: bool = True) -> Practitioner:
+        # Staff who change a detail have checked it: its group is dated today unless they
+        # typed the date themselves (the same rule as the owner's and the import's dates).
+        date_changed_groups(self.instance, changed=self.changed_data, on=timezone.localdate())
+        return super().save(commit)
+
 
 class LocationAdminForm(forms.ModelForm):
     class Meta:
@@ -83,6 +80,7 @@ class LocationAdminForm(forms.ModelForm):
         moved = self.instance.pk and ADDRESS_FIELDS & set(self.changed_data)
         if not typed and (moved or self.instance.latitude is None):
             geocoding.place_at_zip_centroid(self.instance)
+        date_changed_groups(self.instance, changed=self.changed_data, on=timezone.localdate())
         return super().save(commit)
 
     def clean(self) -> dict:

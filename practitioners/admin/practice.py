@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from ..practice import Language, OpeningHours, Payer
+from ..practice import MAX_INTERVALS, Language, OpeningHours, Payer
 
 
 @admin.register(Language)
@@ -39,5 +39,12 @@ class OpeningHoursInline(admin.TabularInline):
     model = OpeningHours
     form = OpeningHoursForm
     extra = 1
+    max_num = MAX_INTERVALS  # what practice.save_clinic_practice accepts
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # A forged POST with more rows than that is a form error, not the service's refusal.
+        kwargs.setdefault("validate_max", True)
+        return super().get_formset(request, obj, **kwargs)
+
     verbose_name = "opening interval"
     verbose_name_plural = "Opening hours (clinic's local time; close ≤ open runs past midnight)"

@@ -285,9 +285,12 @@ class RosterImportAdmin(admin.ModelAdmin):
             form=form,
             max_upload_mb=settings.IMPORT_MAX_UPLOAD_MB,
             expiry_hours=settings.IMPORT_EXPIRY_HOURS,
-            jobs=ImportJob.objects.filter(
-                kind=ImportJob.Kind.ROSTER, expires_at__gt=timezone.now()
-            ).select_related("created_by")[:20],
+            jobs=[
+                imports.show_progress(job)
+                for job in ImportJob.objects.filter(
+                    kind=ImportJob.Kind.ROSTER, expires_at__gt=timezone.now()
+                ).select_related("created_by")[:20]
+            ],
         )
         status = 400 if request.method == "POST" else 200
         return TemplateResponse(
@@ -307,6 +310,7 @@ class RosterImportAdmin(admin.ModelAdmin):
             raise Http404("No such roster upload (uploads are kept for a limited time).")
         expired = job.expires_at <= timezone.now()
         verdict = imports.verdict_of(job)
+        imports.show_progress(job)  # a running task's figures, from its progress file
         status = 200
         if request.method == "POST":
             if job.state != ImportJob.State.PREVIEWED:

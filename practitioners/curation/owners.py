@@ -22,7 +22,7 @@ from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from .. import geocoding, notify, tasks
+from .. import geocoding, notify, practice, tasks
 from ..models import (
     Certification,
     CertificationEvidence,
@@ -96,18 +96,95 @@ def update_listing(*, practitioner: Practitioner, owner: User, changes: dict) ->
     with transaction.atomic():
         listing = _own(practitioner, owner)
         changed = [name for name, value in changes.items() if getattr(listing, name) != value]
-        if not changed:
-            return []
         for name in changed:
             setattr(listing, name, changes[name])
         dated = []
-        if "new_patients" in changed:
-            # The practitioner confirmed it: the public sees "confirmed <month>".
-            listing.new_patients_checked_on = timezone.localdate()
-            dated.append("new_patients_checked_on")
-        _with_history_user(listing, owner, f"{OWNER}: edited {', '.join(changed)}")
+        if "new_patients" in changes:
+            # The practitioner saved the status, changed or not, so they have checked it: the
+            # public sees "confirmed <month>" (practice.PRACTITIONER_GROUPS).
+            dated = practice.date_changed_groups(
+                listing, changed=["new_patients"], on=timezone.localdate()
+            )
+        if not changed and not dated:
+            return []
+        said = f"edited {', '.join(changed)}" if changed else "confirmed new patients"
+        _with_history_user(listing, owner, f"{OWNER}: {said}")
         listing.save(update_fields=[*changed, *dated, "updated_at"])
     return changed
+
+
+def update_practice(
+    *,
+    practitioner: Practitioner,
+    owner: User,
+    languages: list[practice.Language] | None = None,
+    payers: list[practice.Payer] | None = None,
+    payment: dict[str, object] | None = None,
+    new_patients: str | None = None,
+) -> list[str]:
+    """The owner saves languages, payment or new-patient status: live at once (as every owner
+    edit), in the history with the owner as author, and each group saved is dated today
+    ("payment confirmed December 2026"). Returns the groups that changed."""
+    with transaction.atomic():
+        listing = _own(practitioner, owner)
+        return practice.save_practice_details(
+            practitioner=listing,
+            on=timezone.localdate(),
+            languages=languages,
+            payers=payers,
+            payment=payment,
+            new_patients=new_patients,
+            user=owner,
+            author=OWNER,
+        )
+
+
+def update_clinic_practice(
+    *,
+    practitioner: Practitioner,
+    owner: User,
+    location_id: int,
+    accessibility: dict[str, bool] | None = None,
+    hours: list[tuple[int, dt.time, dt.time]] | None = None,
+    reopens_on: dt.date | None = None,
+) -> list[str]:
+    """The owner saves a clinic's accessibility, weekly hours and temporary closure (live,
+    dated today); a clinic not on their listing is :class:`NotYours`."""
+    with transaction.atomic():
+        listing = _own(practitioner, owner)
+        location = _clinic(listing, location_id)
+        return practice.save_clinic_practice(
+            location=location,
+            on=timezone.localdate(),
+            accessibility=accessibility,
+            hours=hours,
+            reopens_on=reopens_on,
+            user=owner,
+            author=OWNER,
+        )
+
+
+def confirm_practice(
+    *,
+    practitioner: Practitioner,
+    owner: User,
+    location_id: int | None = None,
+    groups: list[str] | None = None,
+) -> list[str]:
+    """ "These are still right": today is the last-checked date of the listing's groups
+    (languages, payment, new patients), or of one clinic's (accessibility, hours), nothing
+    else changes. Returns the date fields set."""
+    with transaction.atomic():
+        listing = _own(practitioner, owner)
+        instance = listing if location_id is None else _clinic(listing, location_id)
+        known = practice.PRACTITIONER_GROUPS if location_id is None else practice.CLINIC_GROUPS
+        return practice.confirm_practice(
+            instance=instance,
+            groups=list(known) if groups is None else groups,
+            on=timezone.localdate(),
+            user=owner,
+            author=OWNER,
+        )
 
 
 def confirm_listing(*, practitioner: Practitioner, owner: User | None) -> dt.date:

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from .. import geocoding, tasks
+from .. import geocoding, place_pages, tasks
 from ..models import (
     Certification,
     ListingReport,
@@ -107,6 +107,8 @@ def publish(*, practitioners: QuerySet[Practitioner], user: User | None = None) 
             default_user=user if user is not None and user.is_authenticated else None,
             default_change_reason="Published",
         )
+        # Their cities (and techniques there) join the sitemap's place list.
+        place_pages.refresh_after_commit()
     outcome.published = to_update
     return outcome
 
@@ -137,6 +139,7 @@ def suspend(*, practitioners: QuerySet[Practitioner], reason: str, user: User | 
             default_user=user if user is not None and user.is_authenticated else None,
             default_change_reason=f"Suspended: {reason}" if reason else "Suspended",
         )
+        place_pages.refresh_after_commit()  # a city left with nobody leaves the sitemap
     return len(rows)
 
 

@@ -20,6 +20,7 @@ from django.db.models.base import ModelState
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from .. import place_pages
 from ..geocoding import normalised_address, place_at_zip_centroid
 from ..models import (
     Location,
@@ -483,6 +484,7 @@ def write_records(
         _record_additions(new_certs, new_locations, known_ids, change_reason)
     practice_columns.apply_practice_rows(records.values(), ids, address_key=same_clinic_key)
     report.locations_created += len(new_locations)
+    place_pages.refresh_after_commit()  # new cities, techniques and published listings
     report.locations_updated += len(changed_locations)
     report.certifications_added += len(new_certs)
     pending = [

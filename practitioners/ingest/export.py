@@ -72,52 +72,18 @@ def export_rows(practitioner: Practitioner) -> list[list]:
     return rows
 
 
-class PractitionerResource(resources.ModelResource):
+# One export field per importer column, made from the column list itself so the two cannot drift
+# (django-import-export collects declared fields from base classes as well).
+_ImporterColumns = type(
+    "_ImporterColumns",
+    (resources.Resource,),
+    {column: Field(attribute=None, column_name=column) for column in EXPORT_COLUMNS},
+)
+
+
+class PractitionerResource(_ImporterColumns, resources.ModelResource):
     """Declares the importer's columns (so the admin's export form lists them); the rows
     themselves come from :func:`export_rows`."""
-
-    external_id = Field(attribute=None, column_name="external_id")
-    name = Field(attribute=None, column_name="name")
-    credentials = Field(attribute=None, column_name="credentials")
-    profession = Field(attribute=None, column_name="profession")
-    certifications = Field(attribute=None, column_name="certifications")
-    location_name = Field(attribute=None, column_name="location_name")
-    address_line1 = Field(attribute=None, column_name="address_line1")
-    address_line2 = Field(attribute=None, column_name="address_line2")
-    city = Field(attribute=None, column_name="city")
-    state = Field(attribute=None, column_name="state")
-    postal_code = Field(attribute=None, column_name="postal_code")
-    latitude = Field(attribute=None, column_name="latitude")
-    longitude = Field(attribute=None, column_name="longitude")
-    phone = Field(attribute=None, column_name="phone")
-    website = Field(attribute=None, column_name="website")
-    email = Field(attribute=None, column_name="email")
-    accepting_new_patients = Field(attribute=None, column_name="accepting_new_patients")
-    telehealth = Field(attribute=None, column_name="telehealth")
-    bio = Field(attribute=None, column_name="bio")
-    status = Field(attribute=None, column_name="status")
-    npi = Field(attribute=None, column_name="npi")
-    # The optional practice columns (practice_columns.COLUMNS).
-    new_patients = Field(attribute=None, column_name="new_patients")
-    new_patients_checked_on = Field(attribute=None, column_name="new_patients_checked_on")
-    languages = Field(attribute=None, column_name="languages")
-    languages_checked_on = Field(attribute=None, column_name="languages_checked_on")
-    insurance = Field(attribute=None, column_name="insurance")
-    self_pay = Field(attribute=None, column_name="self_pay")
-    self_pay_min = Field(attribute=None, column_name="self_pay_min")
-    self_pay_max = Field(attribute=None, column_name="self_pay_max")
-    sliding_scale = Field(attribute=None, column_name="sliding_scale")
-    hsa_fsa = Field(attribute=None, column_name="hsa_fsa")
-    payment_checked_on = Field(attribute=None, column_name="payment_checked_on")
-    gender = Field(attribute=None, column_name="gender")
-    hours = Field(attribute=None, column_name="hours")
-    hours_checked_on = Field(attribute=None, column_name="hours_checked_on")
-    reopens_on = Field(attribute=None, column_name="reopens_on")
-    wheelchair_entrance = Field(attribute=None, column_name="wheelchair_entrance")
-    accessible_restroom = Field(attribute=None, column_name="accessible_restroom")
-    parking = Field(attribute=None, column_name="parking")
-    public_transit = Field(attribute=None, column_name="public_transit")
-    accessibility_checked_on = Field(attribute=None, column_name="accessibility_checked_on")
 
     class Meta:
         model = Practitioner

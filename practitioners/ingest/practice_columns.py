@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from ..models import Location, Practitioner
 from ..practice import (
+    ACCESSIBILITY_FIELDS,
+    PRACTICE_FIELDS,
     Gender,
     Language,
     NewPatients,
@@ -25,40 +27,17 @@ from ..practice import (
     parse_hours,
 )
 
-PRACTITIONER_COLUMNS = [
-    "new_patients",
-    "new_patients_checked_on",
-    "languages",
-    "languages_checked_on",
-    "insurance",
-    "self_pay",
-    "self_pay_min",
-    "self_pay_max",
-    "sliding_scale",
-    "hsa_fsa",
-    "payment_checked_on",
-    "gender",
-]
+# The admin's practice fields (practice.PRACTICE_FIELDS), the payers as the insurance column.
+PRACTITIONER_COLUMNS = ["insurance" if name == "payers" else name for name in PRACTICE_FIELDS]
 CLINIC_COLUMNS = [
     "hours",
     "hours_checked_on",
     "reopens_on",
-    "wheelchair_entrance",
-    "accessible_restroom",
-    "parking",
-    "public_transit",
+    *ACCESSIBILITY_FIELDS,
     "accessibility_checked_on",
 ]
 COLUMNS = [*PRACTITIONER_COLUMNS, *CLINIC_COLUMNS]
-_BOOLEAN = {
-    "self_pay",
-    "sliding_scale",
-    "hsa_fsa",
-    "wheelchair_entrance",
-    "accessible_restroom",
-    "parking",
-    "public_transit",
-}
+_BOOLEAN = {"self_pay", "sliding_scale", "hsa_fsa", *ACCESSIBILITY_FIELDS}
 _DATES = {c for c in COLUMNS if c.endswith("_on")}
 _PRICES = {"self_pay_min", "self_pay_max"}
 _TRUE, _FALSE = {"true", "yes", "y", "1"}, {"false", "no", "n", "0", ""}

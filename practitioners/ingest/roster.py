@@ -166,10 +166,18 @@ def digits(text: str) -> str:
     return only[1:] if len(only) == 11 and only.startswith("1") else only
 
 
+_NOT_NAME_LETTERS = re.compile(r"[^a-z\- ]+")
+
+
 def fold(text: str) -> str:
     """Lower case, accents off, letters, spaces and hyphens only: how names are compared."""
-    text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z\- ]+", "", text.lower().replace(".", " ")).strip()
+    if not text:
+        return ""
+    # Blocking folds every name of a state's clinics: ASCII text (nearly all of them) skips
+    # the Unicode decomposition, which leaves it unchanged anyway.
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return _NOT_NAME_LETTERS.sub("", text.lower().replace(".", " ")).strip()
 
 
 def read_roster(stream: io.TextIOBase | Iterable[str]) -> list[RosterRow]:

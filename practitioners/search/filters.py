@@ -84,7 +84,7 @@ class SearchForm(forms.Form):
             return
         resolution = conditions.resolve(text)
         if resolution.condition is not None:
-            if not resolution.condition.links.exists():
+            if not conditions.technique_ids(resolution.condition):
                 self.add_error(
                     "condition", f"No technique is listed for {resolution.condition.name} yet."
                 )

@@ -16,6 +16,7 @@ from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import BooleanField, DateField, DateTimeField, Field, Model
 
 from ..models import Certification, Location, Practitioner, PractitionerCertification, Profession
+from ..practice import ACCESSIBILITY_FIELDS, CLINIC_DATE_FIELDS, PAYMENT_FIELDS
 from . import geo
 from .params import CertificationGroup, MatchMode
 
@@ -24,9 +25,9 @@ CLINIC_ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "state", "pos
 # What a result row shows of its clinic (the API's "location" object has these keys).
 CLINIC_FIELDS = ("name", *CLINIC_ADDRESS_FIELDS, "phone", "latitude", "longitude", "precision")
 # ... of its accessibility (the API's "location" has these too; the admin's address forms not).
-CLINIC_ACCESS_FIELDS = ("wheelchair_entrance", "accessible_restroom", "parking", "public_transit")
+CLINIC_ACCESS_FIELDS = ACCESSIBILITY_FIELDS
 # ... and for "Temporarily closed until ..." and the "confirmed" dates (practice.ClinicAccess).
-CLINIC_CHECKED_FIELDS = ("accessibility_checked_on", "reopens_on", "hours_checked_on")
+CLINIC_CHECKED_FIELDS = CLINIC_DATE_FIELDS
 # ... of the practitioner, its profession, and each certificate and its certification.
 PRACTITIONER_FIELDS = (
     "slug",
@@ -42,11 +43,7 @@ PRACTITIONER_FIELDS = (
     # (practice.details_columns_sql).
     "new_patients_checked_on",
     "languages_checked_on",
-    "self_pay",
-    "self_pay_min",
-    "self_pay_max",
-    "sliding_scale",
-    "hsa_fsa",
+    *PAYMENT_FIELDS,
     "payment_checked_on",
     # For "This listing may be out of date" (Practitioner.may_be_out_of_date).
     "last_confirmed_on",
