@@ -5,8 +5,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # After 0021 (place pages), which landed first from the same parent: one leaf, no merge.
     dependencies = [
-        ("practitioners", "0019_seed_tmj_disorders"),
+        ("practitioners", "0021_place_pages"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
