@@ -309,6 +309,15 @@ SEARCH_MAX_RADIUS_MI = 500
 # "more than N" instead of an exact number.
 SEARCH_COUNT_CAP = env_int("SEARCH_COUNT_CAP", 1000)
 
+# Feeds (practitioners/feeds/). Parsing every FHIR response back through the fhirclient models
+# is most of a page's time; it runs under DEBUG and the tests, which prove the builders' output
+# is exactly what the models write back, so production serves it unchecked.
+FHIR_CHECK_RESPONSES = env_bool("FHIR_CHECK_RESPONSES", DEBUG or TESTING)
+# The HSDS pages' total_items over every published listing is a count of the whole table (over
+# a million certificates for /hsds/services); it is kept this long. Pages with modified_after
+# count their few rows through an index, exactly, every time.
+HSDS_TOTAL_CACHE_SECONDS = env_int("HSDS_TOTAL_CACHE_SECONDS", 300)
+
 # Curation: a certificate verified longer ago than this, or expiring within the warning window,
 # goes back to the staff work queue; the public sees "verified over a year ago".
 VERIFICATION_MAX_AGE_DAYS = env_int("VERIFICATION_MAX_AGE_DAYS", 365)

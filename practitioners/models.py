@@ -408,6 +408,15 @@ class Practitioner(PracticeDetails, models.Model):
             models.Index(fields=["status", "name"], name="practitioner_status_name"),
             # A roster row's phone, looked up among the listings (ingest/roster_match.py).
             models.Index(fields=["phone"], condition=~Q(phone=""), name="practitioner_phone"),
+            # The feeds' incremental pulls (HSDS modified_after, FHIR _lastUpdated): the
+            # published listings changed since a moment, without reading every published
+            # listing. Partial, not (status, updated_at): SQLite took an index starting with
+            # status for "published, in id order" and sorted a million ids for every page.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(status="published"),
+                name="practitioner_published_updated",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -664,6 +673,14 @@ class Location(ClinicAccess, models.Model):
                 fields=["state", "postal_code", "practitioner"], name="location_roster_block"
             ),
             models.Index(fields=["phone"], condition=~Q(phone=""), name="location_phone"),
+            # The feeds' incremental pulls of clinics (HSDS locations?modified_after, FHIR
+            # Location?_lastUpdated), and the count of published clinics from a narrow index.
+            # Partial (WHERE listed), not (listed, updated_at): only a query saying "listed"
+            # as Django writes listed=True can use it, so the distance search and the place
+            # pages (listed = %s, listed IN (%s)) keep the indexes made for them.
+            models.Index(
+                fields=["updated_at"], condition=Q(listed=True), name="location_listed_updated"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -634,3 +634,20 @@ def test_practice_details_gender_languages_hours_access_closure_and_new_patient_
         role = get(client, f"PractitionerRole/{clinic.pk}")
         [status] = [e for e in role["extension"] if e["url"] == f"{PLAN_NET}newpatients"]
         assert status["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] == code
+
+
+def test_a_resource_the_models_would_write_differently_is_refused_where_responses_are_checked():
+    from practitioners.feeds import fhir
+
+    # An empty list is dropped by the models: served unchecked it would differ from what the
+    # tests saw, so the check refuses it.
+    resource = {"resourceType": "Organization", "active": True, "name": "X", "alias": []}
+    with pytest.raises(ValueError, match="alias"):
+        fhir.check(resource)
+
+
+def test_production_serves_the_builders_output_unchecked(client, listing, settings):
+    settings.FHIR_CHECK_RESPONSES = False
+    checked_off = client.get("/fhir/PractitionerRole", {"_include": "*"}).content
+    settings.FHIR_CHECK_RESPONSES = True
+    assert client.get("/fhir/PractitionerRole", {"_include": "*"}).content == checked_off

@@ -11,8 +11,10 @@ Ids: ``Practitioner/<listing id>``, ``Location/<clinic id>``, ``PractitionerRole
 ``Organization/<clinic id>``; one clinic row is one practitioner at one address, so a role and
 its location share the id.
 
-Every resource is built as plain JSON and passed through the ``fhirclient`` models (FHIR 4.0.1)
-before it is served (:func:`checked`), so nothing invalid by the base specification leaves.
+Every resource is built as plain JSON. Under DEBUG and the tests (``FHIR_CHECK_RESPONSES``)
+every response is passed through the ``fhirclient`` models (FHIR 4.0.1) before it is served
+(:func:`check`): invalid by the base specification, or not exactly what the models write back,
+and it raises instead of leaving. Production serves the same builders' output unchecked.
 """
 
 from __future__ import annotations
@@ -88,6 +90,22 @@ def checked(resource: dict) -> dict:
     required element, a wrong type or an unknown element raises FHIRValidationError here
     instead of reaching a client."""
     return _models()[resource["resourceType"]](resource, strict=True).as_json()
+
+
+def check(resource: dict) -> None:
+    """Raise unless ``resource`` is valid by the base specification *and* exactly what the
+    models write back: then serving it unchecked (``FHIR_CHECK_RESPONSES`` off, production)
+    serves what the checked responses of the tests were. The check is most of a page's time
+    (parsing and re-serialising every element), so it runs under DEBUG and the tests."""
+    written = checked(resource)
+    if written != resource:
+        changed = sorted(
+            key for key in {*written, *resource} if written.get(key) != resource.get(key)
+        )
+        raise ValueError(
+            f"{resource['resourceType']} changes when the FHIR models write it back: "
+            f"{', '.join(changed)}"
+        )
 
 
 def instant(value: dt.datetime) -> str:

@@ -24,7 +24,7 @@ from ..models import Certification, Location, Practitioner, PractitionerCertific
 from ..practice import Language, OpeningHours
 from ..search.filters import PractitionerFilter
 from ..search.query import search_practitioners
-from . import fhir
+from . import fhir, hsds
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 100
@@ -135,6 +135,20 @@ def _any(fields: list[str], op: str, moment: dt.datetime) -> Q:
 
 def _all(fields: list[str], op: str, moment: dt.datetime) -> Q:
     return Q(**{f"{name}__{op}": moment for name in fields})
+
+
+def changed_since(values: list[str]) -> dt.datetime | None:
+    """The moment every resource ``_lastUpdated`` matches changed at or after (gt, ge and eq
+    have one; lt and le alone do not), for the index on ``updated_at`` to narrow the search."""
+    bounds = []
+    for raw in values:
+        prefix, text = _PREFIX.match(raw.strip()).groups()  # type: ignore[union-attr]
+        low, high = _interval(text)
+        if prefix == "gt":
+            bounds.append(high)
+        elif prefix in (None, "eq", "ge"):
+            bounds.append(low)
+    return max(bounds, default=None)
 
 
 def _interval(text: str) -> tuple[dt.datetime, dt.datetime]:
@@ -335,6 +349,15 @@ KINDS: dict[str, Kind] = {
 }
 
 
+def _changed(kind_name: str, since: dt.datetime) -> Q:
+    if kind_name == "Practitioner":
+        return Q(pk__in=hsds.changed_listings(since))
+    clinics = Q(pk__in=hsds.changed_clinics(since))
+    if kind_name == "PractitionerRole":  # a role changes with its clinic or its listing
+        return clinics | Q(practitioner_id__in=hsds.changed_listings(since))
+    return clinics
+
+
 def _kind(name: str) -> Kind:
     try:
         return KINDS[name]
@@ -381,7 +404,13 @@ def search(kind_name: str, query: QueryDict) -> Page:
         ]
         queryset = queryset.filter(pk__in=ids)
     if "_lastUpdated" in query:
-        queryset = queryset.filter(last_updated(query.getlist("_lastUpdated"), kind.updated_fields))
+        values = query.getlist("_lastUpdated")
+        queryset = queryset.filter(last_updated(values, kind.updated_fields))
+        since = changed_since(values)
+        if since is not None:
+            # Implied by the condition above, and answered by the updated_at indexes: an
+            # incremental pull reads what changed, not every published row.
+            queryset = queryset.filter(_changed(kind_name, since))
     cursor = _one(query, "_cursor")
     if cursor is not None:
         queryset = queryset.filter(pk__gt=_positive_int("_cursor", cursor))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +23,9 @@ FORMATS = {"json", "application/json", "application/fhir+json", "fhir+json"}
 
 
 def _answer(resource: dict, status: int = 200) -> HttpResponse:
-    body = json.dumps(fhir.checked(resource), separators=(",", ":"), ensure_ascii=False)
+    if settings.FHIR_CHECK_RESPONSES:
+        fhir.check(resource)
+    body = json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
     return HttpResponse(body, status=status, content_type=CONTENT_TYPE)
 
 
