@@ -389,3 +389,23 @@ def test_a_closure_date_is_flagged_and_read_only_on_the_days_it_decides():
     Location.objects.filter(pk=clinic.pk).update(reopens_on=None)
     assert practice_copies(person) == {(search_index.OPEN_WEEKENDS, 0, 0)}
     assert near_memphis(open="weekends") == ["Closed"]
+
+
+def test_the_api_tells_languages_sharing_a_bit_apart_and_trusts_a_bit_no_other_shares(client):
+    from practitioners.practice import Language
+
+    first = Language.objects.create(code="zz1", name="First")
+    twin = Language.objects.create(id=first.id + search_index.BITS, code="zz2", name="Twin")
+    speaker = practitioner_at(35.11, -89.90, name="Speaks the twin")
+    speaker.languages.add(twin)
+    spanish = practitioner_at(35.12, -89.90, name="Habla")
+    spanish.languages.add(Language.objects.get(code="es"))
+
+    def names(code: str) -> list[str]:
+        reply = client.get("/api/practitioners/", {"zip": "38117", "radius": 10, "language": code})
+        assert reply.status_code == 200
+        return [row["name"] for row in reply.json()["results"]]
+
+    assert names("zz1") == []
+    assert names("zz2") == ["Speaks the twin"]
+    assert names("es") == ["Habla"]

@@ -22,6 +22,7 @@ from .. import conditions
 from ..models import Certification, Condition, Practitioner
 from ..practice import Gender, NewPatients
 from . import geo
+from . import index as search_index
 from .params import SearchParams, certification_groups
 from .practice_filters import OPEN_CHOICES, PracticeFilters
 from .query import choice_rows
@@ -265,11 +266,16 @@ class PractitionerFilter(django_filters.FilterSet):
         cleaned = self.form.cleaned_data
         language_ids = {g.code: g.id for g in self.every_language}
         payer_ids = {y.slug: y.id for y in self.every_payer}
+        languages = tuple(sorted({language_ids[code] for code in cleaned.get("language") or []}))
+        payer_id = payer_ids.get(cleaned.get("insurance") or "")
         return PracticeFilters(
-            language_ids=tuple(
-                sorted({language_ids[code] for code in cleaned.get("language") or []})
-            ),
-            payer_id=payer_ids.get(cleaned.get("insurance") or ""),
+            language_ids=languages,
+            payer_id=payer_id,
+            # The clinics' language and payer bits settle the filter when no other language
+            # (payer) shares a bit with the ones asked for, as the certification bits do.
+            languages_by_bits=not search_index.shares_bits(languages, language_ids.values()),
+            payer_by_bits=payer_id is not None
+            and not search_index.shares_bits([payer_id], payer_ids.values()),
             self_pay=cleaned.get("self_pay") == "true",
             sliding_scale=cleaned.get("sliding_scale") == "true",
             wheelchair=cleaned.get("wheelchair") == "true",

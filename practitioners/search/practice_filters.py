@@ -67,6 +67,10 @@ class PracticeFilters:
     new_patients: str | None = None
     gender: str | None = None
     now: dt.datetime | None = None  # the instant "open now" and closures are judged at
+    # No other language / payer shares a bit with the ones asked for: the clinics' bits are
+    # then exact for them (the FilterSet, which knows every id, says so).
+    languages_by_bits: bool = False
+    payer_by_bits: bool = False
 
     @property
     def on_clinic(self) -> bool:
@@ -102,10 +106,11 @@ class PracticeFilters:
         self, owner: str = "p", *, copied: bool = False
     ) -> list[tuple[str, list]]:
         """Conditions on the practitioner row ``owner`` (``p`` in the search's SQL). With
-        ``copied``, the clinic's ``practice_bits`` were tested already (index_conditions) and
-        settle self-pay and sliding scale: exact copies, as ``listed`` is."""
+        ``copied``, the clinic's copies were tested already (index_conditions) and settle
+        self-pay and sliding scale (exact, as ``listed`` is), and the languages and the payer
+        where no other one shares their bits."""
         conditions: list[tuple[str, list]] = []
-        if self.language_ids:
+        if self.language_ids and not (copied and self.languages_by_bits):
             marks = ", ".join(["%s"] * len(self.language_ids))
             conditions.append(
                 (
@@ -114,7 +119,7 @@ class PracticeFilters:
                     list(self.language_ids),
                 )
             )
-        if self.payer_id is not None:
+        if self.payer_id is not None and not (copied and self.payer_by_bits):
             conditions.append(
                 (
                     f"EXISTS (SELECT 1 FROM {_through_table('payers')} pp "
