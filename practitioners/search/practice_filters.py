@@ -152,16 +152,30 @@ class PracticeFilters:
         now = self.now or dt.datetime.now(dt.UTC)
         local = {name: now.astimezone(zone) for name, zone in _zones().items()}
         # A temporary closure hides every "open" claim until the day the clinic reopens.
-        today, today_params = time_zone_case_sql(
-            {name: connection.ops.adapt_datefield_value(t.date()) for name, t in local.items()},
-            state=f"{clinic}.state",
-            postal_code=f"{clinic}.postal_code",
-        )
-        closed = f"{clinic}.reopens_on IS NULL"
+        dates = {name: connection.ops.adapt_datefield_value(t.date()) for name, t in local.items()}
+
+        def reopened(row: str) -> tuple[str, list]:
+            today, today_params = time_zone_case_sql(
+                dates, state=f"{row}.state", postal_code=f"{row}.postal_code"
+            )
+            return f"{row}.reopens_on <= {today}", today_params
+
         if copied:
-            # Only the few clinics with a closure date read their row for it.
-            closed = f"({clinic}.practice_bits & {search_index.CLOSURE_DATED}) = 0"
-        conditions.append((f"({closed} OR {clinic}.reopens_on <= {today})", today_params))
+            # Only the few clinics whose bits say they have a closure date read their row, in
+            # a subquery: a condition naming the row's own columns would make every clinic of
+            # the circle read its row (the search index alone no longer covers the query).
+            sql, sql_params = reopened("closure")
+            conditions.append(
+                (
+                    f"(({clinic}.practice_bits & {search_index.CLOSURE_DATED}) = 0 OR EXISTS ("
+                    f"SELECT 1 FROM {search_index.LOCATION} closure "
+                    f"WHERE closure.id = {clinic}.id AND {sql}))",
+                    sql_params,
+                )
+            )
+        else:
+            sql, sql_params = reopened(clinic)
+            conditions.append((f"({clinic}.reopens_on IS NULL OR {sql})", sql_params))
         owned = f"h.location_id = {clinic}.id"
         if copied and self.open in ("evenings", "weekends"):
             return conditions
