@@ -203,6 +203,13 @@ def show_progress(job: ImportJob) -> ImportJob:
     return job
 
 
+def recent_jobs(kind: str, *, limit: int = 20) -> list[ImportJob]:
+    """The upload page's list: jobs of ``kind`` not yet expired, newest first (the model's
+    ordering), each with its running task's latest figures."""
+    jobs = ImportJob.objects.filter(kind=kind, expires_at__gt=timezone.now())
+    return [show_progress(job) for job in jobs.select_related("created_by")[:limit]]
+
+
 def record_failure(*, job: ImportJob, phase: str, what: str, error: BaseException) -> None:
     """A task stopped on an unexpected error (called while handling it; the caller re-raises it
     for the worker): the page says so, and the details go to the worker's log, where ``what``

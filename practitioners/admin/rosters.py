@@ -285,12 +285,7 @@ class RosterImportAdmin(admin.ModelAdmin):
             form=form,
             max_upload_mb=settings.IMPORT_MAX_UPLOAD_MB,
             expiry_hours=settings.IMPORT_EXPIRY_HOURS,
-            jobs=[
-                imports.show_progress(job)
-                for job in ImportJob.objects.filter(
-                    kind=ImportJob.Kind.ROSTER, expires_at__gt=timezone.now()
-                ).select_related("created_by")[:20]
-            ],
+            jobs=imports.recent_jobs(ImportJob.Kind.ROSTER),
         )
         status = 400 if request.method == "POST" else 200
         return TemplateResponse(
