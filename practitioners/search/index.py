@@ -276,6 +276,23 @@ def _sqlite_statements() -> list[str]:
     return statements
 
 
+def _pg_touch_function(name: str, clinic_column: str, row_column: str) -> str:
+    """A trigger function that makes the clinics whose ``clinic_column`` equals the changed
+    row's ``row_column`` (before and after the change) recompute their copies."""
+    return f"""
+        CREATE OR REPLACE FUNCTION {name}() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP <> 'INSERT' THEN
+                UPDATE {LOCATION} SET {_TOUCH} WHERE {clinic_column} = OLD.{row_column};
+            END IF;
+            IF TG_OP <> 'DELETE' THEN
+                UPDATE {LOCATION} SET {_TOUCH} WHERE {clinic_column} = NEW.{row_column};
+            END IF;
+            RETURN NULL;
+        END $$"""
+
+
 def _postgresql_statements() -> list[str]:
     listed, lasting, expiring, band, others, practice, languages, payers = _truths(
         "NEW",
@@ -339,18 +356,9 @@ def _postgresql_statements() -> list[str]:
         AFTER UPDATE OF {practitioner_changes} ON {PRACTITIONER}
         FOR EACH ROW WHEN ({practitioner_changed})
         EXECUTE FUNCTION practitioners_status_to_locations()""",
-        f"""
-        CREATE OR REPLACE FUNCTION practitioners_certifications_to_locations() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP <> 'INSERT' THEN
-                UPDATE {LOCATION} SET {_TOUCH} WHERE practitioner_id = OLD.practitioner_id;
-            END IF;
-            IF TG_OP <> 'DELETE' THEN
-                UPDATE {LOCATION} SET {_TOUCH} WHERE practitioner_id = NEW.practitioner_id;
-            END IF;
-            RETURN NULL;
-        END $$""",
+        _pg_touch_function(
+            "practitioners_certifications_to_locations", "practitioner_id", "practitioner_id"
+        ),
         f"""
         CREATE OR REPLACE TRIGGER certifications_to_locations
         AFTER INSERT OR DELETE OR UPDATE OF {_RECORD_CHANGES} ON {RECORD}
@@ -365,18 +373,7 @@ def _postgresql_statements() -> list[str]:
             for name, table in _PRACTITIONER_TABLES.items()
             if name != "certification"
         ),
-        f"""
-        CREATE OR REPLACE FUNCTION practitioners_hours_to_location() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP <> 'INSERT' THEN
-                UPDATE {LOCATION} SET {_TOUCH} WHERE id = OLD.location_id;
-            END IF;
-            IF TG_OP <> 'DELETE' THEN
-                UPDATE {LOCATION} SET {_TOUCH} WHERE id = NEW.location_id;
-            END IF;
-            RETURN NULL;
-        END $$""",
+        _pg_touch_function("practitioners_hours_to_location", "id", "location_id"),
         f"""
         CREATE OR REPLACE TRIGGER hours_to_location
         AFTER INSERT OR DELETE OR UPDATE OF location_id, weekday, end_minute ON {HOURS}
