@@ -150,7 +150,10 @@ def _drop_all_triggers() -> None:
             for trigger, table in (
                 ("location_search_columns", search_index.LOCATION),
                 ("practitioner_status_to_locations", search_index.PRACTITIONER),
-                ("certifications_to_locations", search_index.RECORD),
+                *(
+                    (f"certification_{event}_to_locations", search_index.RECORD)
+                    for event in ("insert", "delete", "update")
+                ),
             ):
                 cursor.execute(f"DROP TRIGGER {trigger} ON {table}")
         else:
@@ -308,6 +311,37 @@ def test_opening_hours_mark_their_clinic_open_evenings_or_weekends_until_they_ar
     OpeningHours.objects.filter(location=clinic).delete()
     assert practice_copies(person) == {(0, 0, 0)}
     assert near_memphis(open="evenings") == []
+
+
+def test_hours_written_in_bulk_or_moved_by_an_update_recompute_every_clinic_they_touch():
+    from practitioners.practice import OpeningHours
+
+    people = [practitioner_at(35.11, -89.90, name=f"Bulk {k}") for k in range(3)]
+    clinics = [person.locations.get() for person in people]
+    # One statement writes the hours of three clinics, two rows each.
+    rows = []
+    for clinic in clinics:
+        for weekday in (5, 6):
+            row = OpeningHours(
+                location=clinic, weekday=weekday, opens=dt.time(9), closes=dt.time(13)
+            )
+            row.start_minute, row.end_minute = weekday * 1440 + 540, weekday * 1440 + 780
+            rows.append(row)
+    OpeningHours.objects.bulk_create(rows)
+    assert [practice_copies(p) for p in people] == [{(search_index.OPEN_WEEKENDS, 0, 0)}] * 3
+    assert near_memphis(open="weekends") == ["Bulk 0", "Bulk 1", "Bulk 2"]
+
+    # Moved to a weekday morning: no longer a weekend clinic.
+    OpeningHours.objects.filter(location=clinics[0]).update(weekday=2, end_minute=2 * 1440 + 780)
+    assert practice_copies(people[0]) == {(0, 0, 0)}
+    # Moved to another clinic: the one it left and the one it joined both recompute.
+    OpeningHours.objects.filter(location=clinics[1]).update(location=clinics[0])
+    assert practice_copies(people[0]) == {(search_index.OPEN_WEEKENDS, 0, 0)}
+    assert practice_copies(people[1]) == {(0, 0, 0)}
+    # An update that changes nothing the copies read leaves them as they are.
+    OpeningHours.objects.filter(location=clinics[2]).update(opens=dt.time(10))
+    assert practice_copies(people[2]) == {(search_index.OPEN_WEEKENDS, 0, 0)}
+    assert near_memphis(open="weekends") == ["Bulk 0", "Bulk 2"]
 
 
 def test_self_pay_sliding_scale_languages_and_payers_reach_every_clinic_of_the_practitioner():
