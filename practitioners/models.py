@@ -645,9 +645,10 @@ class Location(ClinicAccess, models.Model):
                 name="location_search",
             ),
             # ... and this one for a practitioner's other clinics in the circle (each
-            # practitioner is counted once, at its first clinic), without reading the table.
+            # practitioner is counted once, at its first clinic that passes the clinic
+            # filters, which its practice bits answer), without reading the table.
             models.Index(
-                fields=["practitioner", "id", "latitude", "longitude"],
+                fields=["practitioner", "id", "latitude", "longitude", "practice_bits"],
                 name="location_owner_search",
             ),
             models.Index(fields=["geocode_status"], name="location_geocode_status"),

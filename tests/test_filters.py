@@ -331,6 +331,32 @@ def test_a_practitioner_is_counted_once_at_the_first_clinic_that_passes_the_clin
     assert sorted(r["name"] for r in near["results"]) == ["Branches 0", "Branches 1"]
 
 
+def test_a_practitioner_whose_first_clinic_is_temporarily_closed_is_counted_at_the_next_one(
+    client, frozen
+):
+    listing = practitioner_near_zip(MEMPHIS, 1, name="Closed First")
+    first = listing.locations.get()
+    second = LocationFactory(
+        practitioner=listing,
+        address_line1="2 Weekend Way",
+        latitude=first.latitude + 2 / 69.05,
+        longitude=first.longitude,
+    )
+    for clinic in (first, second):
+        open_on(clinic, (5, 6), T(9), T(13))
+    listing.locations.filter(pk=first.pk).update(reopens_on=dt.date(2026, 6, 3))
+    chicago = "America/Chicago"
+
+    def found() -> tuple[int, list[str]]:
+        body = client.get(API, {"zip": MEMPHIS, "radius": 25, "open": "weekends"}).json()
+        return body["count"], [r["location"]["address_line1"] for r in body["results"]]
+
+    frozen(at(chicago, 2026, 6, 2, 10, 0))
+    assert found() == (1, ["2 Weekend Way"])
+    frozen(at(chicago, 2026, 6, 3, 10, 0))
+    assert found() == (1, [first.address_line1])
+
+
 def test_the_search_by_name_shows_the_first_clinic_that_passes_the_clinic_filters(client):
     listing = practitioner_near_zip(MEMPHIS, 1, name="Two Doors")
     LocationFactory(practitioner=listing, address_line1="2 Ramp St", wheelchair_entrance=True)

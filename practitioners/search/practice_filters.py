@@ -76,10 +76,8 @@ class PracticeFilters:
     def on_clinic(self) -> bool:
         return self.wheelchair or self.open is not None
 
-    def index_conditions(self, clinic: str = "l") -> list[tuple[str, list]]:
-        """What the clinic's copies (``practice_bits``, ``language_bits``, ``payer_bits``, read
-        from the search index) can reject before any look-up. A prefilter: the exact
-        conditions below still run on what passes."""
+    def _clinic_bits(self) -> int:
+        """The ``practice_bits`` of the clinic's own properties these filters need."""
         required = 0
         if self.wheelchair:
             required |= search_index.WHEELCHAIR
@@ -87,6 +85,21 @@ class PracticeFilters:
             required |= search_index.OPEN_EVENINGS
         elif self.open == "weekends":
             required |= search_index.OPEN_WEEKENDS
+        return required
+
+    def clinic_bit_conditions(self, clinic: str) -> list[tuple[str, list]]:
+        """The clinic's own properties as a test of its ``practice_bits`` alone: for another
+        clinic of the same practitioner, whose practitioner-wide copies are the same."""
+        required = self._clinic_bits()
+        if not required:
+            return []
+        return [(f"({clinic}.practice_bits & %s) = %s", [required, required])]
+
+    def index_conditions(self, clinic: str = "l") -> list[tuple[str, list]]:
+        """What the clinic's copies (``practice_bits``, ``language_bits``, ``payer_bits``, read
+        from the search index) can reject before any look-up. A prefilter: the exact
+        conditions below still run on what passes."""
+        required = self._clinic_bits()
         if self.self_pay:
             required |= search_index.SELF_PAY
         if self.sliding_scale:

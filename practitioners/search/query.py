@@ -336,8 +336,14 @@ def _count_near_sql(
     where, where_params = clinics_in_circle(params, radius_mi, connection, radius_sql=radius_sql)
     sibling, sibling_params = _circle(params, radius_mi, radius_sql, "s")
     # A practitioner is counted at its first clinic that matches: a sibling that fails the
-    # clinic filters does not take that place.
-    on_clinic, on_clinic_params = _joined(clinic_conditions(params, connection, "s"))
+    # clinic filters does not take that place. The sibling's copied bits settle them as the
+    # clinic's own do (location_owner_search holds them, so no sibling row is read).
+    on_clinic, on_clinic_params = _joined(
+        [
+            *params.practice.clinic_bit_conditions("s"),
+            *clinic_conditions(params, connection, "s", copied=True),
+        ]
+    )
     if on_clinic:
         sibling, sibling_params = f"{sibling} AND {on_clinic}", [*sibling_params, *on_clinic_params]
     sql = (
