@@ -215,3 +215,17 @@ def test_one_zip_rule_keeps_leading_zeros_and_refuses_what_is_not_a_zip(typed, e
 )
 def test_the_one_inside_the_us_check_knows_the_states_and_territories(latitude, longitude, inside):
     assert geo.inside_us(latitude, longitude) is inside
+
+
+def test_the_zip_tables_are_kept_out_of_the_garbage_collectors_full_passes():
+    import gc
+
+    # Each ZIP table, once built, is frozen with everything else alive: the collector's full
+    # passes (a pause of a third of a second each with them) no longer walk its rows.
+    geo.origin_from_zip("38117")
+    geo.origin_from_place("Memphis, TN")
+    zips, places = geo._zip_index(), geo._place_index()
+    tracked = {id(obj) for obj in gc.get_objects()}
+    assert gc.get_freeze_count() >= len(zips)
+    assert id(zips) not in tracked and id(zips["38117"]) not in tracked
+    assert id(places) not in tracked
