@@ -150,10 +150,7 @@ def _drop_all_triggers() -> None:
             for trigger, table in (
                 ("location_search_columns", search_index.LOCATION),
                 ("practitioner_status_to_locations", search_index.PRACTITIONER),
-                *(
-                    (f"certification_{event}_to_locations", search_index.RECORD)
-                    for event in ("insert", "delete", "update")
-                ),
+                ("certifications_to_locations", search_index.RECORD),
             ):
                 cursor.execute(f"DROP TRIGGER {trigger} ON {table}")
         else:

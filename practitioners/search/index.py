@@ -277,6 +277,23 @@ def _sqlite_statements() -> list[str]:
     return statements
 
 
+def _pg_touch_function(name: str, clinic_column: str, row_column: str) -> str:
+    """A trigger function that makes the clinics whose ``clinic_column`` equals the changed
+    row's ``row_column`` (before and after the change) recompute their copies."""
+    return f"""
+        CREATE OR REPLACE FUNCTION {name}() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP <> 'INSERT' THEN
+                UPDATE {LOCATION} SET {_TOUCH} WHERE {clinic_column} = OLD.{row_column};
+            END IF;
+            IF TG_OP <> 'DELETE' THEN
+                UPDATE {LOCATION} SET {_TOUCH} WHERE {clinic_column} = NEW.{row_column};
+            END IF;
+            RETURN NULL;
+        END $$"""
+
+
 def _pg_touch_statements(
     name: str, table: str, clinic_column: str, row_column: str, changes: str
 ) -> list[str]:
@@ -285,11 +302,7 @@ def _pg_touch_statements(
     statement: a bulk insert of a million clinics' hours touches each clinic once, not once
     per hours row (row triggers wrote each clinic five or six times over). An update counts
     only where one of ``changes`` changed."""
-    # The row triggers these replace (their functions go in _postgresql_statements).
-    statements = [
-        f"DROP TRIGGER IF EXISTS {old} ON {table}"
-        for old in (f"{name}_to_location", f"{name}s_to_locations")
-    ]
+    statements = []
     changed = ", ".join(f"o.{column}" for column in changes.split(", "))
     rows = {
         "insert": ("NEW TABLE AS written", f"SELECT {row_column} FROM written"),
@@ -382,22 +395,41 @@ def _postgresql_statements() -> list[str]:
         AFTER UPDATE OF {practitioner_changes} ON {PRACTITIONER}
         FOR EACH ROW WHEN ({practitioner_changed})
         EXECUTE FUNCTION practitioners_status_to_locations()""",
-        *_pg_touch_statements(
-            "certification", RECORD, "practitioner_id", "practitioner_id", _RECORD_CHANGES
+        _pg_touch_function(
+            "practitioners_certifications_to_locations", "practitioner_id", "practitioner_id"
         ),
-        *_pg_touch_statements(
-            "language",
-            LANGUAGES,
-            "practitioner_id",
-            "practitioner_id",
-            "practitioner_id, language_id",
-        ),
-        *_pg_touch_statements(
-            "payer", PAYERS, "practitioner_id", "practitioner_id", "practitioner_id, payer_id"
+        f"""
+        CREATE OR REPLACE TRIGGER certifications_to_locations
+        AFTER INSERT OR DELETE OR UPDATE OF {_RECORD_CHANGES} ON {RECORD}
+        FOR EACH ROW EXECUTE FUNCTION practitioners_certifications_to_locations()""",
+        # Per row, unlike the hours below: a practitioner has about one row per language,
+        # payer or certificate, and per statement (tried) made both one clinic's save and a
+        # bulk insert slower (docs/search.md). The same function serves the languages and
+        # payers (their rows name the practitioner the same way; Django only inserts and
+        # deletes them).
+        *(
+            f"""
+        CREATE OR REPLACE TRIGGER {name}s_to_locations
+        AFTER INSERT OR DELETE OR UPDATE ON {table}
+        FOR EACH ROW EXECUTE FUNCTION practitioners_certifications_to_locations()"""
+            for name, table in _PRACTITIONER_TABLES.items()
+            if name != "certification"
         ),
         *_pg_touch_statements("hours", HOURS, "id", "location_id", _HOURS_CHANGES),
-        "DROP FUNCTION IF EXISTS practitioners_certifications_to_locations()",
+        # The hours' row trigger these replace, and the per-statement ones tried for the
+        # other tables.
+        f"DROP TRIGGER IF EXISTS hours_to_location ON {HOURS}",
         "DROP FUNCTION IF EXISTS practitioners_hours_to_location()",
+        *(
+            f"DROP TRIGGER IF EXISTS {name}_{event}_to_locations ON {table}"
+            for name, table in _PRACTITIONER_TABLES.items()
+            for event in ("insert", "delete", "update")
+        ),
+        *(
+            f"DROP FUNCTION IF EXISTS practitioners_{name}_{event}_to_locations()"
+            for name in _PRACTITIONER_TABLES
+            for event in ("insert", "delete", "update")
+        ),
     ]
 
 
