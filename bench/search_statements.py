@@ -4,18 +4,17 @@
         .venv/bin/python bench/search_statements.py \\
         'zip=10001&radius=10&insurance=medicare&self_pay=true&open=weekends' --requests 200
 
-Against a directory loaded by ``bench/search_bench.py`` (it reuses its data), it times the
-API request ``--requests`` times (p50, p95, and every request slower than ``--slow`` ms by its
-position: a pause that recurs every N requests is the garbage collector, not the database),
-then re-runs each statement the request sent on its own (p50 and max of ``--runs``), and with
-``--explain K`` prints statement K's EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL. Never part of
-the tests.
+Against a directory loaded by ``bench/search_bench.py`` (``DATABASE_URL``, or ``--n`` for
+SQLite's bench/out/ file), it times the API request ``--requests`` times (p50, p95, and every
+request slower than ``--slow`` ms by its position: a pause that recurs every N requests is the
+garbage collector, not the database), then re-runs each statement the request sent on its own
+(p50 and max of ``--runs``), and with ``--explain K`` prints statement K's EXPLAIN (ANALYZE,
+BUFFERS) on PostgreSQL. Never part of the tests.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def main() -> None:
@@ -32,15 +32,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50, help="timed runs of each statement")
     parser.add_argument("--slow", type=float, default=100.0, help="list requests over this (ms)")
     parser.add_argument("--explain", type=int, default=None, help="EXPLAIN ANALYZE statement K")
+    parser.add_argument("--n", type=int, default=100_000, help="the directory's size (SQLite)")
     args = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "directory.settings")
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 40)
-    os.environ.setdefault("LOG_LEVEL", "ERROR")
-    os.environ.setdefault("TESTING", "true")
-    import django
+    # The benchmark's own set-up: production-like settings, its data by default.
+    from search_bench import setup_django
 
-    django.setup()
+    setup_django(args.n)
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext

@@ -26,21 +26,17 @@ EDITS = 300
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "directory.settings")
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 40)
-    os.environ.setdefault("LOG_LEVEL", "ERROR")
-    import django
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        raise SystemExit("PostgreSQL only (DATABASE_URL): SQLite's triggers are per row")
+    from search_bench import setup_django
 
-    django.setup()
+    setup_django(20_000)
     import practice_data
     from django.db import connection, transaction
 
     from practitioners.practice import minutes_of_week
     from practitioners.search import index
 
-    if connection.vendor != "postgresql":
-        raise SystemExit("PostgreSQL only: SQLite's triggers are per row, there is no choice")
     tables = {
         "certification": index.RECORD,
         "language": index.LANGUAGES,
