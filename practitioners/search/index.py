@@ -68,6 +68,9 @@ OPEN_WEEKENDS = 4
 SELF_PAY = 8
 SLIDING_SCALE = 16
 CLOSURE_DATED = 32  # reopens_on is set: whether it has passed depends on the day of the search
+# The clinic bits few clinics have, each with a partial copy of the search index
+# (Location.Meta): a search that needs one reads only the clinics that have it.
+RARE_CLINIC_BITS = {"weekends": OPEN_WEEKENDS, "evenings": OPEN_EVENINGS}
 
 
 def certification_bit(certification_id: int) -> int:

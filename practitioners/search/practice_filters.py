@@ -105,6 +105,11 @@ class PracticeFilters:
         if self.sliding_scale:
             required |= search_index.SLIDING_SCALE
         conditions: list[tuple[str, list]] = []
+        for bit in search_index.RARE_CLINIC_BITS.values():
+            if required & bit:
+                # Word for word the condition of the bit's partial index, its number written
+                # in: neither database uses a partial index for a condition it cannot match.
+                conditions.append((f"({clinic}.practice_bits & {bit}) = {bit}", []))
         if required:
             conditions.append((f"({clinic}.practice_bits & %s) = %s", [required, required]))
         if self.language_ids:
