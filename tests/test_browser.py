@@ -568,6 +568,33 @@ def test_the_search_form_sends_only_the_fields_filled_in(open_page, memphis):
     assert row_names(page) == ["Avery Chen"]
 
 
+def test_a_box_ticked_before_the_page_script_starts_is_still_sent(open_page, memphis):
+    """The results page is usable as soon as it is drawn; its deferred form script may start
+    after the person has ticked a box, and must not undo the tick (CI saw this once)."""
+    page = open_page("/")
+    held: list = []
+    page.route("**/search-form*.js", lambda route: held.append(route))
+    page.get_by_label("ZIP code").fill("38117")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("ol.results li.result").first).to_be_visible()
+    while not held:
+        page.wait_for_timeout(20)
+    page.get_by_label("Active Release Techniques (ART)", exact=True).check()
+
+    held[0].continue_()
+    page.unroute("**/search-form*.js")
+    page.wait_for_load_state("load")
+    expect(page.get_by_label("Active Release Techniques (ART)", exact=True)).to_be_checked()
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.wait_for_url(re.compile(r"certification=art"))
+    assert sorted(parse_qsl(urlsplit(page.url).query)) == [
+        ("certification", "art"),
+        ("match", "all"),
+        ("radius", "25"),
+        ("zip", "38117"),
+    ]
+
+
 def test_on_a_phone_the_list_comes_first_then_the_map_and_nothing_is_cut_off(open_page, memphis):
     page = open_page(
         "/search/?zip=38117&radius=25&certification=art&certification=graston", **PHONE

@@ -19,8 +19,15 @@
 
   // What the person changes on this visit is theirs: on a slow page "pageshow" (which waits for
   // every image and script) can come after they have started typing, and resetting then would
-  // undo a ticked box. A page restored from the back-forward cache is reset whatever was touched
-  // on the earlier visit.
+  // undo a ticked box. Browsers restore typed values only when the page is reached with the back
+  // or forward button or reloaded, so a page reached by a link or a search is never reset: this
+  // deferred script may start after the person ticked a box, too late to have seen the tick.
+  // A page restored from the back-forward cache is reset whatever was touched on the earlier
+  // visit.
+  var navigation = window.performance && performance.getEntriesByType
+    ? performance.getEntriesByType("navigation")[0]
+    : null;
+  var mayHoldRestoredValues = !navigation || navigation.type === "back_forward" || navigation.type === "reload";
   var touched = false;
   form.addEventListener("input", function () {
     touched = true;
@@ -30,7 +37,7 @@
   });
 
   window.addEventListener("pageshow", function (event) {
-    if (event.persisted || !touched) {
+    if (event.persisted || (mayHoldRestoredValues && !touched)) {
       form.reset();
     }
     touched = false;
