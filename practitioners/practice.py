@@ -11,6 +11,7 @@ never disagree with the address.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -194,24 +195,38 @@ def time_zone_case_sql(
     value_by_zone: dict[str, object], *, state: str, postal_code: str
 ) -> tuple[str, list]:
     """``CASE`` choosing, for a clinic row, ``value_by_zone[its zone]``: the same table as
-    :func:`clinic_time_zone_name`, as SQL (ZIP prefixes first, then states)."""
+    :func:`clinic_time_zone_name`, as SQL (ZIP prefixes first, then states).
+
+    The table's ZIP prefixes and state codes are written into the SQL (our own constants,
+    checked below), so only the values are parameters: the search names this CASE up to six
+    times, and PostgreSQL's client-side binding quoted ~90 constants for each."""
     sql, params = ["CASE"], []
+
+    def listed(codes: list[str]) -> str:
+        return ", ".join(f"'{code}'" for code in codes)
+
     by_prefix: dict[str, list[str]] = {}
     for prefix, zone in _ZIP3_ZONES.items():
         by_prefix.setdefault(zone, []).append(prefix)
     for zone, prefixes in by_prefix.items():
-        sql.append(f"WHEN SUBSTR({postal_code}, 1, 3) IN ({', '.join(['%s'] * len(prefixes))}) ")
-        sql.append("THEN %s")
-        params += [*prefixes, value_by_zone[zone]]
+        sql.append(f"WHEN SUBSTR({postal_code}, 1, 3) IN ({listed(prefixes)}) THEN %s")
+        params.append(value_by_zone[zone])
     by_state: dict[str, list[str]] = {}
     for state_code, zone in _STATE_ZONES.items():
         by_state.setdefault(zone, []).append(state_code)
     for zone, states in by_state.items():
-        sql.append(f"WHEN {state} IN ({', '.join(['%s'] * len(states))}) THEN %s")
-        params += [*states, value_by_zone[zone]]
+        sql.append(f"WHEN {state} IN ({listed(states)}) THEN %s")
+        params.append(value_by_zone[zone])
     sql.append("ELSE %s END")
     params.append(value_by_zone[DEFAULT_TIME_ZONE])
     return " ".join(sql), params
+
+
+# Written into SQL as literals by time_zone_case_sql: only digits and capital letters.
+if not all(re.fullmatch(r"[0-9]{3}", prefix) for prefix in _ZIP3_ZONES) or not all(
+    re.fullmatch(r"[A-Z]{2}", code) for code in _STATE_ZONES
+):
+    raise ValueError("the time-zone table holds a code that is not a ZIP prefix or a state")
 
 
 def local_minute_of_week(moment: dt.datetime) -> int:

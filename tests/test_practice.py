@@ -78,6 +78,29 @@ def test_a_clinics_time_zone_follows_its_state_and_where_a_state_spans_two_its_z
     assert practice.clinic_time_zone_name(state, zip_code) == zone
 
 
+def test_the_searchs_time_zone_sql_picks_the_zone_the_pages_show_for_every_prefix_and_state():
+    """The search judges "open now" and closures by the zone the SQL picks; the pages by
+    clinic_time_zone_name. Every row of the table, a ZIP prefix whose state disagrees with it,
+    and an unknown state, on this database."""
+    cases = [(state, "00000") for state in practice._STATE_ZONES]
+    cases += [("ZZ", f"{prefix}01") for prefix in practice._ZIP3_ZONES]
+    cases += [("TN", "37902"), ("XX", "99999"), ("", "")]
+    values = {name: name for name in practice.time_zone_names()}
+    case_sql, case_params = practice.time_zone_case_sql(
+        values, state="clinic.state", postal_code="clinic.postal_code"
+    )
+    with connection.cursor() as cursor:
+        for state, zip_code in cases:
+            cursor.execute(
+                f"SELECT {case_sql} FROM (SELECT %s AS state, %s AS postal_code) clinic",
+                [*case_params, state, zip_code],
+            )
+            assert cursor.fetchone()[0] == practice.clinic_time_zone_name(state, zip_code), (
+                state,
+                zip_code,
+            )
+
+
 # --- Hours ------------------------------------------------------------------------------------
 
 
