@@ -191,6 +191,23 @@ def time_zone_names() -> list[str]:
     return sorted({*_STATE_ZONES.values(), *_ZIP3_ZONES.values(), DEFAULT_TIME_ZONE})
 
 
+def _codes_by_zone(table: dict[str, str], code_pattern: str) -> dict[str, str]:
+    """Each zone's codes in ``table`` as an SQL list (``'373', '374'``). They are written into
+    the SQL as literals, so a code that is not ``code_pattern`` stops the import."""
+    codes: dict[str, list[str]] = {}
+    for code, zone in table.items():
+        if not re.fullmatch(code_pattern, code):
+            raise ValueError(f"the time-zone table holds {code!r}, not a ZIP prefix or a state")
+        codes.setdefault(zone, []).append(f"'{code}'")
+    return {zone: ", ".join(listed) for zone, listed in codes.items()}
+
+
+# The CASE's branches, in order: the table is constant, so it is grouped once.
+_PREFIXES_BY_ZONE = _codes_by_zone(_ZIP3_ZONES, r"[0-9]{3}")
+_STATES_BY_ZONE = _codes_by_zone(_STATE_ZONES, r"[A-Z]{2}")
+_CASE_ZONES = (*_PREFIXES_BY_ZONE, *_STATES_BY_ZONE, DEFAULT_TIME_ZONE)
+
+
 def time_zone_case_sql(
     value_by_zone: dict[str, object], *, state: str, postal_code: str
 ) -> tuple[str, list]:
@@ -198,35 +215,15 @@ def time_zone_case_sql(
     :func:`clinic_time_zone_name`, as SQL (ZIP prefixes first, then states).
 
     The table's ZIP prefixes and state codes are written into the SQL (our own constants,
-    checked below), so only the values are parameters: the search names this CASE up to six
-    times, and PostgreSQL's client-side binding quoted ~90 constants for each."""
-    sql, params = ["CASE"], []
-
-    def listed(codes: list[str]) -> str:
-        return ", ".join(f"'{code}'" for code in codes)
-
-    by_prefix: dict[str, list[str]] = {}
-    for prefix, zone in _ZIP3_ZONES.items():
-        by_prefix.setdefault(zone, []).append(prefix)
-    for zone, prefixes in by_prefix.items():
-        sql.append(f"WHEN SUBSTR({postal_code}, 1, 3) IN ({listed(prefixes)}) THEN %s")
-        params.append(value_by_zone[zone])
-    by_state: dict[str, list[str]] = {}
-    for state_code, zone in _STATE_ZONES.items():
-        by_state.setdefault(zone, []).append(state_code)
-    for zone, states in by_state.items():
-        sql.append(f"WHEN {state} IN ({listed(states)}) THEN %s")
-        params.append(value_by_zone[zone])
-    sql.append("ELSE %s END")
-    params.append(value_by_zone[DEFAULT_TIME_ZONE])
-    return " ".join(sql), params
-
-
-# Written into SQL as literals by time_zone_case_sql: only digits and capital letters.
-if not all(re.fullmatch(r"[0-9]{3}", prefix) for prefix in _ZIP3_ZONES) or not all(
-    re.fullmatch(r"[A-Z]{2}", code) for code in _STATE_ZONES
-):
-    raise ValueError("the time-zone table holds a code that is not a ZIP prefix or a state")
+    checked by ``_codes_by_zone``), so only the values are parameters: the search names this
+    CASE up to six times, and PostgreSQL's client-side binding quoted ~90 constants for each."""
+    branches = [
+        f"WHEN SUBSTR({postal_code}, 1, 3) IN ({codes}) THEN %s"
+        for codes in _PREFIXES_BY_ZONE.values()
+    ]
+    branches += [f"WHEN {state} IN ({codes}) THEN %s" for codes in _STATES_BY_ZONE.values()]
+    sql = f"CASE {' '.join(branches)} ELSE %s END"
+    return sql, [value_by_zone[zone] for zone in _CASE_ZONES]
 
 
 def local_minute_of_week(moment: dt.datetime) -> int:
